@@ -1,0 +1,236 @@
+"""Step-by-step comparison of an implementation with the reference (``dense``).
+
+Used by the conformance tests and by ``sublin-bench verify``. Both trainers start from
+the same ``W0``; after every step, every interface method is compared.
+
+Tolerances (the contract, documented in README.md)
+--------------------------------------------------
+Exact arithmetic would make every implementation agree exactly. In floating point they
+may sum in different orders, so each comparison allows a rounding budget derived from a
+first-order error model, with ``u`` the unit roundoff of the working dtype
+(``2**-53`` or ``2**-24``) and ``SAFETY = 16``. ``E_t`` bounds ``||W_t - W_t^ref||_F``:
+
+* ``E_0 = 0`` (same ``W0``, bit for bit);
+* while the active sets agree, f is linear in W on them, so a weight difference
+  propagates as ``δW <- (I - eta J^T G^+ J) δW``, a map of norm ``max(1, |1 - eta|)``
+  (``J^T G^+ J`` is a projector). Each step adds the fresh rounding of the residual,
+  the solve and the update:
+  ``E_{t+1} = max(1, |1-eta|) E_t + eta ||δf_round|| / sqrt(λ_min)
+  + eta sqrt(λ_max) n u cond(G) ||g|| + (n + 2) u eta sqrt(λ_max) ||g||``
+  with ``δf_round,i = sqrt(k_i / m)(d + 2) u max||w_r|| + sqrt(k_i + 2) u s_i`` and
+  ``s_i = sum_{r in S_i} |z_ri - b| / sqrt m``. The rounding errors of the ``k_i``
+  terms of a sum are independent, so they accumulate like ``sqrt(k_i)`` rather than
+  ``k_i`` (the probabilistic bound of Higham and Mary, SIAM J. Sci. Comput. 2019, which
+  holds with probability ``1 - 2 exp(-SAFETY^2 / 2)``-ish per sum); each single inner
+  product keeps the worst-case ``(d + 2) u ||w_r||``;
+* pre-activations: ``|δz_ri| <= E_t + (d + 2) u ||w_r||``;
+* active sets: exactly equal, except pairs whose reference ``z_ri`` lies within
+  ``SAFETY`` times that bound of ``b``. A disagreement there is a genuine tie, after
+  which the two trajectories may legitimately fork: the comparison stops ("tie");
+* Gram: ``|δG_ij| <= SAFETY (n + d + 2) u max|G|`` (equal sets give equal counts);
+* predictions: ``|δf_i| <= SAFETY (sqrt(k_i / m) E_t + δf_round,i)``;
+* weights: ``max|δW| <= SAFETY E_t + 4 u max|W|``.
+
+When the modelled error grows past ``HORIZON_REL * max|W|`` (the trajectory is so
+ill-conditioned that rounding dominates) the comparison stops ("horizon"). Stopping is
+reported, never counted as agreement of the steps not compared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import registry
+from .linalg import solve_gram
+from .problem import Problem
+
+SAFETY = 16.0
+HORIZON_REL = {"float64": 1e-8, "float32": 1e-3}
+
+AGREE, DISAGREE, TIE, HORIZON = "agree", "disagree", "tie", "horizon"
+
+
+@dataclass
+class Comparison:
+    """Outcome of :func:`compare`."""
+
+    name: str
+    reference: str
+    spec: object
+    step_size: float
+    steps: int
+    status: str = AGREE
+    steps_compared: int = 0
+    message: str = ""
+    worst: dict = field(default_factory=dict)  # quantity -> max(error / tolerance)
+
+    @property
+    def ok(self) -> bool:
+        """True unless a genuine disagreement was found."""
+        return self.status != DISAGREE
+
+    def _note(self, key: str, ratio: float) -> None:
+        self.worst[key] = max(self.worst.get(key, 0.0), float(ratio))
+
+
+def _check_csr(csr, n: int, m: int, who: str) -> tuple[np.ndarray, np.ndarray] | str:
+    try:
+        indptr, indices = csr
+    except (TypeError, ValueError):
+        return f"{who}.active_sets() must return (indptr, indices), got {type(csr).__name__}"
+    indptr, indices = np.asarray(indptr), np.asarray(indices)
+    if indptr.dtype != np.int64 or indices.dtype != np.int64:
+        return f"{who}.active_sets() must return int64 arrays, got {indptr.dtype}/{indices.dtype}"
+    if indptr.shape != (n + 1,) or indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
+        return f"{who}.active_sets() indptr is not a valid CSR pointer array for n={n}"
+    if indices.size and (indices.min() < 0 or indices.max() >= m):
+        return f"{who}.active_sets() has neuron indices outside [0, {m})"
+    for i in range(n):
+        row = indices[indptr[i] : indptr[i + 1]]
+        if row.size > 1 and np.any(np.diff(row) <= 0):
+            return f"{who}.active_sets() row {i} is not sorted and unique"
+    return indptr, indices
+
+
+def _mask(csr, n: int, m: int) -> np.ndarray:
+    indptr, indices = csr
+    out = np.zeros((n, m), dtype=bool)
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    out[rows, indices] = True
+    return out
+
+
+def compare(
+    problem: Problem,
+    name: str,
+    *,
+    steps: int = 4,
+    step_size: float = 1.0,
+    reference: str = "dense",
+) -> Comparison:
+    """Run ``name`` and ``reference`` side by side for ``steps`` steps and compare every
+    interface method after each. ``O(steps * m n d)``: for small and moderate sizes.
+    """
+    spec = problem.spec
+    res = Comparison(name, reference, spec, step_size, steps)
+    impl = registry.create(name, problem, step_size=step_size)
+    ref = registry.create(reference, problem, step_size=step_size)
+    m, n, d = spec.m, spec.n, spec.d
+    u = float(np.finfo(spec.dtype).eps) / 2
+    X64 = problem.X.astype(np.float64)
+    b = problem.b
+    E = 0.0  # modelled bound on |W_impl - W_ref| (max abs entry)
+
+    def fail(msg: str) -> Comparison:
+        res.status, res.message = DISAGREE, f"step {t}: {msg}"
+        return res
+
+    prev_flips = None
+    for t in range(steps + 1):
+        W_ref = ref.weights().astype(np.float64)
+        if not np.all(np.isfinite(W_ref)):
+            res.status, res.message = HORIZON, f"step {t}: the reference weights are no longer finite"
+            return res
+        W = np.asarray(impl.weights())
+        if W.shape != (m, d):
+            return fail(f"weights() has shape {W.shape}, expected {(m, d)}")
+        wmax = float(np.abs(W_ref).max())
+        rownorm = np.linalg.norm(W_ref, axis=1)
+        Z = W_ref @ X64.T  # (m, n) reference pre-activations
+        dz = E + (d + 2) * u * rownorm[:, None]  # (m, 1) bound on |δz|
+
+        # weights
+        err = float(np.abs(W.astype(np.float64) - W_ref).max())
+        tol = SAFETY * E + 4 * u * max(wmax, 1.0)
+        res._note("weights", err / tol)
+        if err > tol:
+            r = int(np.abs(W.astype(np.float64) - W_ref).max(axis=1).argmax())
+            return fail(f"weights differ by {err:.3e} (tolerance {tol:.3e}), worst neuron {r}")
+
+        # active sets
+        csr = _check_csr(impl.active_sets(), n, m, name)
+        if isinstance(csr, str):
+            return fail(csr)
+        ref_csr = ref.active_sets()
+        diff = _mask(csr, n, m) ^ _mask(ref_csr, n, m)
+        if diff.any():
+            ambiguous = np.abs(Z - b) <= SAFETY * dz
+            real = diff & ~ambiguous.T
+            if real.any():
+                i, r = map(int, np.argwhere(real)[0])
+                return fail(
+                    f"active set of input {i} differs at neuron {r}: reference z={Z[r, i]:.17g}, "
+                    f"b={b:.17g}, in reference: {bool(_mask(ref_csr, n, m)[i, r])}"
+                )
+            res.status, res.message = TIE, (
+                f"step {t}: {int(diff.sum())} activation(s) within rounding of the threshold "
+                "differ; the trajectories may fork legitimately, comparison stopped"
+            )
+            return res
+        if prev_flips is not None and prev_flips[0] != prev_flips[1]:
+            return fail(f"step {t - 1} reported {prev_flips[0]} flips, reference {prev_flips[1]}")
+        fired = np.diff(ref_csr[0])
+
+        # Gram
+        G, G_ref = np.asarray(impl.gram(), dtype=np.float64), ref.gram()
+        if G.shape != (n, n):
+            return fail(f"gram() has shape {G.shape}, expected {(n, n)}")
+        err = float(np.abs(G - G_ref).max())
+        tol = SAFETY * (n + d + 2) * u * max(float(np.abs(G_ref).max()), 1.0 / m)
+        res._note("gram", err / tol)
+        if err > tol:
+            i, j = np.unravel_index(np.abs(G - G_ref).argmax(), G.shape)
+            return fail(f"gram differs by {err:.3e} at ({i}, {j}) (tolerance {tol:.3e})")
+
+        # predictions
+        f, f_ref = impl.predict(), ref.predict()
+        if f.shape != (n,) or f.dtype != np.float64:
+            return fail(f"predict() must return float64 of shape {(n,)}, got {f.dtype} {f.shape}")
+        fired_mask = _mask(ref_csr, n, m)
+        s = np.where(fired_mask, np.abs(Z.T - b), 0.0).sum(axis=1) / math.sqrt(m)
+        round_z = (d + 2) * u * float(rownorm.max())
+        df_round = np.sqrt(fired / m) * round_z + np.sqrt(fired + 2) * u * s
+        df_model = np.sqrt(fired / m) * E + df_round
+        tol_f = SAFETY * df_model + 1e-300
+        errs = np.abs(f - f_ref)
+        res._note("predict", float((errs / tol_f).max()))
+        if np.any(errs > tol_f):
+            i = int((errs / tol_f).argmax())
+            return fail(f"predict differs at input {i}: {f[i]!r} vs {f_ref[i]!r} (tolerance {tol_f[i]:.3e})")
+
+        res.steps_compared = t
+        if t == steps:
+            break
+
+        # one step each, then the StepInfo fields that must agree
+        info, info_ref = impl.step(), ref.step()
+        if info.moved != info_ref.moved:
+            return fail(f"step reported {info.moved} moved neurons, reference {info_ref.moved}")
+        rn_tol = SAFETY * float(np.linalg.norm(df_model)) + 4 * u * info_ref.residual_norm
+        if abs(info.residual_norm - info_ref.residual_norm) > rn_tol + 1e-300:
+            return fail(f"residual norm {info.residual_norm!r} vs {info_ref.residual_norm!r}")
+        if "work" not in info.work:
+            return fail("StepInfo.work has no 'work' counter")
+        prev_flips = (info.flips, info_ref.flips)
+
+        # propagate the error model through the solve and the update
+        sol = solve_gram(G_ref, f_ref - problem.y, fired > 0)
+        g = sol.g
+        inv_sqrt = 0.0 if sol.rank == 0 else 1.0 / math.sqrt(sol.eig_min_kept)
+        jt = math.sqrt(max(sol.eig_max, 0.0)) * float(np.linalg.norm(g))  # bounds ||J^T g||
+        E = (
+            max(1.0, abs(1.0 - step_size)) * E
+            + step_size * inv_sqrt * float(np.linalg.norm(df_round))
+            + step_size * (n * sol.condition + n + 2) * u * jt
+        )
+        if not math.isfinite(E) or E > HORIZON_REL[spec.dtype] * max(wmax, 1.0):
+            res.steps_compared = t
+            res.status, res.message = HORIZON, (
+                f"step {t}: Gram condition {sol.condition:.2e} makes the modelled rounding error "
+                f"{E:.2e} too large to compare further"
+            )
+            return res
+    return res

@@ -1,0 +1,31 @@
+"""Exceptions raised for bad input.
+
+Every error the harness raises on purpose derives from :class:`SublinError`, so that the
+CLI can print its message and exit non-zero without a traceback. Messages name the
+offending value and say what to do instead.
+"""
+
+from __future__ import annotations
+
+
+class SublinError(Exception):
+    """Base class of every deliberate sublin-bench error."""
+
+
+class ConfigError(SublinError, ValueError):
+    """A size, parameter or array that is not valid."""
+
+
+class UnknownImplementationError(SublinError, KeyError):
+    """An implementation name that no entry point registers."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class UnavailableError(SublinError, RuntimeError):
+    """An implementation that is registered but cannot run here (with the reason)."""
+
+
+class MemoryBudgetError(SublinError, MemoryError):
+    """A configuration whose memory estimate exceeds what this machine has available."""

@@ -1,0 +1,208 @@
+"""The interface every implementation provides (DESIGN.md section 4).
+
+:class:`Trainer` holds the parts of an iteration that are the same for every
+implementation (residual, Gram matrix from intersection counts, the least-squares solve,
+timing, counters) and leaves to subclasses only what they compute differently: the
+current predictions, the intersection counts ``|S_i ∩ S_j|``, the active sets, and the
+weight update with its bookkeeping.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import ConfigError
+from .linalg import gram_from_counts, input_gram, solve_gram
+from .problem import Problem, ProblemSpec
+
+__all__ = ["Trainer", "StepInfo", "UpdateResult", "validate_step_size"]
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What one call to :meth:`Trainer.step` did.
+
+    Attributes
+    ----------
+    step : int
+        Index ``t`` of the iteration (0 for the first).
+    residual_norm : float
+        ``||f(W_t) - y||`` before the step.
+    fired_mean, fired_max : float, int
+        Mean and maximum of ``|S_i(t)|`` over inputs, before the step.
+    flips : int
+        ``sum_i |S_i(t+1) Δ S_i(t)|``: activations that changed in the step.
+    moved : int
+        Neurons whose weight the step changed (``|∪_i S_i(t)|``).
+    gram_rank : int
+        Rank of ``G_t`` as seen by the least-squares solve.
+    gram_condition : float
+        Effective condition number of ``G_t`` (largest over smallest kept eigenvalue).
+    seconds : float
+        Wall time of the step (including the solve).
+    work : dict
+        The implementation's work counters for this step (see ``Trainer.counters``).
+    """
+
+    step: int
+    residual_norm: float
+    fired_mean: float
+    fired_max: int
+    flips: int
+    moved: int
+    gram_rank: int
+    gram_condition: float
+    seconds: float
+    work: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "work"}
+        out["work"] = dict(self.work)
+        return out
+
+
+@dataclass
+class UpdateResult:
+    """Returned by :meth:`Trainer._update`: what the weight update changed."""
+
+    flips: int
+    moved: int
+    work: dict
+
+
+def validate_step_size(step_size) -> float:
+    try:
+        eta = float(step_size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"step_size must be a positive number, got {step_size!r}.") from None
+    if not math.isfinite(eta) or eta <= 0:
+        raise ConfigError(f"step_size must be a finite number > 0, got {step_size!r}. The default is 1.0.")
+    return eta
+
+
+class Trainer(abc.ABC):
+    """One training run of the two-layer shifted-ReLU network by Gauss-Newton.
+
+    Subclasses are found through the entry-point group ``sublin_bench.impls`` and built
+    with ``registry.create(name, problem, step_size=1.0)``. All array results are host
+    numpy arrays.
+
+    Subclasses implement :meth:`_predictions`, :meth:`_counts`, :meth:`_update`,
+    :meth:`active_sets` and :meth:`weights`, and may override :meth:`available` and
+    :meth:`memory_estimate`.
+
+    Counters
+    --------
+    Every implementation reports ``work``: the number of neuron-input pair evaluations and
+    index-node visits it performed (its unit of per-iteration work). Others are
+    implementation-specific (``tree_nodes_visited``, ``candidates_evaluated``, ...).
+    """
+
+    #: Registry name; set by subclasses.
+    name: ClassVar[str] = ""
+    #: Whether per-iteration work is meant to be independent of m.
+    sublinear: ClassVar[bool] = False
+
+    def __init__(self, problem: Problem, *, step_size: float = 1.0):
+        if not isinstance(problem, Problem):
+            raise ConfigError(
+                f"a Trainer needs a Problem (from make_problem or Problem.from_arrays), "
+                f"got {type(problem).__name__}."
+            )
+        self.problem = problem
+        self.step_size = validate_step_size(step_size)
+        self.t = 0
+        self._XXt = input_gram(problem.X)
+        self._totals: Counter = Counter()
+        self.build_seconds = 0.0
+
+    # -- what implementations provide -------------------------------------------------
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        """Whether this implementation can run here, and why not if it cannot."""
+        return True, ""
+
+    @classmethod
+    def memory_estimate(cls, spec: ProblemSpec) -> int:
+        """Bytes the trainer allocates for ``spec`` (beyond the problem itself)."""
+        return spec.m * spec.d * spec.itemsize
+
+    @abc.abstractmethod
+    def _predictions(self) -> np.ndarray:
+        """``f(W_t, x_i)`` for all i, float64 (n,)."""
+
+    @abc.abstractmethod
+    def _counts(self) -> np.ndarray:
+        """``|S_i(t) ∩ S_j(t)|`` as an (n, n) array of exact integers."""
+
+    @abc.abstractmethod
+    def _update(self, g: np.ndarray) -> UpdateResult:
+        """Apply ``w_r <- w_r - eta (a_r / sqrt m) sum_{i: r in S_i} g_i x_i`` and bring
+        every cached quantity to ``W_{t+1}``."""
+
+    @abc.abstractmethod
+    def active_sets(self) -> tuple[np.ndarray, np.ndarray]:
+        """``S_i(t)`` as CSR ``(indptr int64 (n+1,), indices int64)``, rows sorted."""
+
+    @abc.abstractmethod
+    def weights(self) -> np.ndarray:
+        """``W_t`` as an (m, d) array (a copy)."""
+
+    # -- the shared iteration ---------------------------------------------------------
+
+    def predict(self) -> np.ndarray:
+        """``f(W_t, x_i)`` for every input, float64 (n,)."""
+        return np.array(self._predictions(), dtype=np.float64)
+
+    def gram(self) -> np.ndarray:
+        """``G_t = J_t J_t^T`` (n, n), float64."""
+        return gram_from_counts(self._XXt, self._counts(), self.problem.m)
+
+    @property
+    def counters(self) -> dict:
+        """Cumulative work counters since construction, plus ``steps``."""
+        out = dict(self._totals)
+        out["steps"] = self.t
+        return out
+
+    def step(self) -> StepInfo:
+        """One Gauss-Newton iteration; returns its :class:`StepInfo`."""
+        t0 = time.perf_counter()
+        f = np.asarray(self._predictions(), dtype=np.float64)
+        r = f - self.problem.y
+        counts = np.asarray(self._counts())
+        fired = np.diagonal(counts).astype(np.int64)
+        G = gram_from_counts(self._XXt, counts, self.problem.m)
+        sol = solve_gram(G, r, fired > 0)
+        upd = self._update(sol.g)
+        seconds = time.perf_counter() - t0
+        self._totals.update(upd.work)
+        info = StepInfo(
+            step=self.t,
+            residual_norm=float(np.linalg.norm(r)),
+            fired_mean=float(fired.mean()),
+            fired_max=int(fired.max()),
+            flips=int(upd.flips),
+            moved=int(upd.moved),
+            gram_rank=sol.rank,
+            gram_condition=float(sol.condition),
+            seconds=seconds,
+            work=dict(upd.work),
+        )
+        self.t += 1
+        return info
+
+    def run(self, steps: int) -> list[StepInfo]:
+        """``steps`` consecutive iterations."""
+        return [self.step() for _ in range(int(steps))]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self.problem.spec.describe()} t={self.t}>"

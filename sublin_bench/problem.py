@@ -1,0 +1,355 @@
+"""Problem specification and the deterministic problem generator.
+
+A problem is everything a training run starts from: inputs ``X`` on the unit sphere,
+labels ``y``, the initial first layer ``W0``, the fixed second layer ``a`` and the
+threshold ``b`` of the shifted ReLU (DESIGN.md section 1).
+
+Randomness comes from :class:`numpy.random.SeedSequence` streams keyed by purpose, so
+``X`` and ``y`` depend only on ``(seed, n, d)`` and ``W0``, ``a`` only on
+``(seed, m, d)``: the neurons of a width-``m`` problem are the first ``m`` neurons of
+every wider problem with the same seed. PCG64 and NumPy's normal sampler are
+platform independent, so the raw draws are the same bit for bit on every machine; the
+row normalisation of ``X`` can differ by a few ulps between BLAS/libm builds.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError
+from .memory import check_fits
+
+__all__ = ["ProblemSpec", "Problem", "make_problem", "threshold_for", "DTYPES"]
+
+#: Working precisions an implementation must support.
+DTYPES = ("float64", "float32")
+
+# One SeedSequence spawn key per random quantity, so adding a quantity later never
+# changes the existing ones.
+_STREAM_X, _STREAM_Y, _STREAM_W, _STREAM_A = 0, 1, 2, 3
+
+#: Rows of W0 generated per chunk, which bounds the temporary memory of the float32 cast.
+_W_CHUNK = 1 << 16
+
+
+def threshold_for(m: int, alpha: float) -> float:
+    """The default threshold ``b = sqrt(2 alpha ln m)``.
+
+    With it each neuron fires on an input with probability ``Q(b) <= m**-alpha``, so about
+    ``m Q(b) <= m**(1 - alpha)`` neurons fire per input.
+
+    Examples
+    --------
+    >>> round(threshold_for(2**20, 0.24), 4)
+    2.5794
+    """
+    return math.sqrt(2.0 * alpha * math.log(m))
+
+
+def _as_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ConfigError(f"{name} must be an integer, got {value!r}.")
+    value = int(value)
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}.")
+    return value
+
+
+def _as_dtype(value) -> str:
+    try:
+        name = np.dtype(value).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {value!r}.")
+    return name
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Sizes and parameters of one problem.
+
+    Parameters
+    ----------
+    m : int
+        Width (number of hidden neurons), at least 1.
+    n : int
+        Number of inputs, at least 1.
+    d : int
+        Input dimension, at least 1.
+    alpha : float
+        Sparsity exponent in ``[0, 1)``; ``b = sqrt(2 alpha ln m)`` unless ``b`` is given.
+        ``alpha = 0`` gives ``b = 0``, the plain ReLU, as a control.
+    seed : int
+        Seed of every random draw, ``>= 0``.
+    b : float or None
+        Explicit threshold ``>= 0``; overrides the one derived from ``alpha``.
+    dtype : {"float64", "float32"}
+        Working precision of ``X`` and the weights. Predictions, Gram matrices and the
+        least-squares solve are always float64.
+
+    Examples
+    --------
+    >>> spec = ProblemSpec(m=2**10, n=8, d=4, alpha=0.24)
+    >>> round(spec.threshold, 4)
+    1.8241
+    """
+
+    m: int
+    n: int
+    d: int
+    alpha: float
+    seed: int = 0
+    b: float | None = None
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "m", _as_int("m", self.m, 1))
+        set_(self, "n", _as_int("n", self.n, 1))
+        set_(self, "d", _as_int("d", self.d, 1))
+        set_(self, "seed", _as_int("seed", self.seed, 0))
+        try:
+            alpha = float(self.alpha)
+        except (TypeError, ValueError):
+            raise ConfigError(f"alpha must be a number in [0, 1), got {self.alpha!r}.") from None
+        if not (0.0 <= alpha < 1.0):
+            raise ConfigError(
+                f"alpha must lie in [0, 1), got {self.alpha!r}. alpha = 0 is plain ReLU; "
+                "the paper's headline setting is alpha = 0.24."
+            )
+        set_(self, "alpha", alpha)
+        if self.b is not None:
+            try:
+                b = float(self.b)
+            except (TypeError, ValueError):
+                raise ConfigError(f"b must be a number >= 0, got {self.b!r}.") from None
+            if not math.isfinite(b) or b < 0:
+                raise ConfigError(
+                    f"b must be a finite number >= 0, got {self.b!r}. "
+                    "Leave b unset to derive it from alpha."
+                )
+            set_(self, "b", b)
+        set_(self, "dtype", _as_dtype(self.dtype))
+
+    @property
+    def threshold(self) -> float:
+        """The threshold actually used: ``b`` if given, else ``sqrt(2 alpha ln m)``."""
+        return self.b if self.b is not None else threshold_for(self.m, self.alpha)
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    def memory_estimate(self) -> int:
+        """Bytes held by the problem's arrays (``W0`` dominates: ``m d`` numbers)."""
+        return self.m * self.d * self.itemsize + self.m + self.n * (self.d * self.itemsize + 8)
+
+    def replace(self, **changes) -> ProblemSpec:
+        """A copy with some fields changed (validated again)."""
+        fields = {k: getattr(self, k) for k in ("m", "n", "d", "alpha", "seed", "b", "dtype")}
+        fields.update(changes)
+        return ProblemSpec(**fields)
+
+    def describe(self) -> str:
+        b = f"{self.threshold:.4g}" + ("" if self.b is not None else " (derived)")
+        return (
+            f"m={self.m}, n={self.n}, d={self.d}, alpha={self.alpha:g}, b={b}, "
+            f"seed={self.seed}, dtype={self.dtype}"
+        )
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream,))))
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
+
+
+def _neurons(spec: ProblemSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``W0`` (m, d) i.i.d. N(0, 1) and ``a`` (m,) uniform on {-1, +1}."""
+    check_fits(spec.memory_estimate(), f"the problem arrays for {spec.describe()}")
+    rng = _rng(spec.seed, _STREAM_W)
+    W0 = np.empty((spec.m, spec.d), dtype=spec.dtype)
+    flat = W0.reshape(-1)
+    if spec.dtype == "float64":
+        rng.standard_normal(out=flat)
+    else:
+        # Draw float64 and round, so a float32 problem is the float64 one rounded.
+        step = _W_CHUNK * spec.d
+        for start in range(0, flat.size, step):
+            stop = min(flat.size, start + step)
+            flat[start:stop] = rng.standard_normal(stop - start)
+    a = (2 * _rng(spec.seed, _STREAM_A).integers(0, 2, size=spec.m, dtype=np.int8) - 1).astype(np.int8)
+    return W0, a
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An immutable training problem. Build with :func:`make_problem` or
+    :meth:`Problem.from_arrays`.
+
+    Attributes
+    ----------
+    X : ndarray (n, d)
+        Inputs, rows of unit norm, in ``spec.dtype``.
+    y : ndarray (n,)
+        Labels, float64.
+    W0 : ndarray (m, d)
+        Initial first layer, in ``spec.dtype``.
+    a : ndarray (m,) int8
+        Second layer, entries in {-1, +1}.
+    b : float
+        Threshold of the shifted ReLU.
+    spec : ProblemSpec
+    source : str
+        ``"generated"`` or ``"arrays"`` (user data via :meth:`from_arrays`).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    W0: np.ndarray
+    a: np.ndarray
+    b: float
+    spec: ProblemSpec
+    source: str = field(default="generated")
+
+    @property
+    def m(self) -> int:
+        return self.spec.m
+
+    @property
+    def n(self) -> int:
+        return self.spec.n
+
+    @property
+    def d(self) -> int:
+        return self.spec.d
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.spec.dtype)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        X,
+        y,
+        *,
+        m: int,
+        alpha: float,
+        seed: int = 0,
+        b: float | None = None,
+        dtype: str = "float64",
+    ) -> Problem:
+        """A problem on the user's own data.
+
+        Rows of ``X`` are normalised to unit length (the theory assumes ``||x_i|| = 1``);
+        the neurons are drawn from ``seed`` exactly as in :func:`make_problem`.
+
+        Parameters
+        ----------
+        X : array_like (n, d)
+            Inputs; finite, no zero rows.
+        y : array_like (n,)
+            Labels; finite.
+        m, alpha, seed, b, dtype
+            As in :class:`ProblemSpec`.
+
+        Raises
+        ------
+        ConfigError
+            For a shape mismatch, a non-finite entry or a zero row (the offending rows are
+            named).
+
+        Examples
+        --------
+        >>> p = Problem.from_arrays([[3.0, 4.0], [0.0, 2.0]], [1.0, -1.0], m=16, alpha=0.2)
+        >>> p.X.tolist()
+        [[0.6, 0.8], [0.0, 1.0]]
+        """
+        try:
+            Xa = np.array(X, dtype=np.float64)
+            ya = np.array(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"X and y must be numeric arrays ({exc}).") from None
+        if Xa.ndim != 2:
+            raise ConfigError(
+                f"X must be a 2-D array (n, d), got shape {Xa.shape}. "
+                "Reshape a single input to (1, d)."
+            )
+        if ya.ndim != 1:
+            raise ConfigError(f"y must be a 1-D array (n,), got shape {ya.shape}.")
+        if Xa.shape[0] != ya.shape[0]:
+            raise ConfigError(
+                f"X has {Xa.shape[0]} rows but y has {ya.shape[0]} labels; they must match."
+            )
+        if Xa.shape[0] == 0 or Xa.shape[1] == 0:
+            raise ConfigError(f"X must have at least one row and one column, got shape {Xa.shape}.")
+        bad = np.flatnonzero(~np.isfinite(Xa).all(axis=1))
+        if bad.size:
+            raise ConfigError(f"X has NaN or infinite entries in rows {_list(bad)}; remove or impute them.")
+        bad = np.flatnonzero(~np.isfinite(ya))
+        if bad.size:
+            raise ConfigError(f"y has NaN or infinite entries at {_list(bad)}.")
+        norms = np.linalg.norm(Xa, axis=1)
+        bad = np.flatnonzero(norms == 0)
+        if bad.size:
+            raise ConfigError(
+                f"X has all-zero rows {_list(bad)}; they cannot be normalised to the unit sphere. "
+                "Drop them or add a bias feature."
+            )
+        spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype)
+        Xn = (Xa / norms[:, None]).astype(spec.dtype)
+        W0, a = _neurons(spec)
+        return cls(
+            X=_readonly(Xn),
+            y=_readonly(ya),
+            W0=_readonly(W0),
+            a=_readonly(a),
+            b=spec.threshold,
+            spec=spec,
+            source="arrays",
+        )
+
+
+def _list(idx: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(int(i)) for i in idx[:limit])
+    return shown + (f", ... ({idx.size} in all)" if idx.size > limit else "")
+
+
+def make_problem(spec: ProblemSpec) -> Problem:
+    """Generate the problem of ``spec``, deterministically.
+
+    ``x_i`` uniform on the unit sphere, ``y_i ~ N(0, 1)``, ``W0`` i.i.d. ``N(0, 1)``,
+    ``a_r`` uniform on {-1, +1}, ``b = sqrt(2 alpha ln m)`` unless given.
+
+    Notes
+    -----
+    Costs ``O(m d)`` time and memory; refuses (``MemoryBudgetError``) before allocating
+    if ``W0`` would not fit in the available memory.
+
+    Examples
+    --------
+    >>> p = make_problem(ProblemSpec(m=64, n=4, d=3, alpha=0.24, seed=1))
+    >>> p.X.shape, p.W0.shape, bool(abs(np.linalg.norm(p.X[0]) - 1) < 1e-12)
+    ((4, 3), (64, 3), True)
+    """
+    if not isinstance(spec, ProblemSpec):
+        raise ConfigError(f"make_problem expects a ProblemSpec, got {type(spec).__name__}.")
+    G = _rng(spec.seed, _STREAM_X).standard_normal((spec.n, spec.d))
+    X = (G / np.linalg.norm(G, axis=1, keepdims=True)).astype(spec.dtype)
+    y = _rng(spec.seed, _STREAM_Y).standard_normal(spec.n)
+    W0, a = _neurons(spec)
+    return Problem(
+        X=_readonly(X), y=_readonly(y), W0=_readonly(W0), a=_readonly(a), b=spec.threshold, spec=spec
+    )
