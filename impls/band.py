@@ -1,0 +1,199 @@
+"""``band``: an exact index that keeps, per input, only the neurons near the threshold.
+
+Idea
+----
+Each neuron r has an *anchor* ``wbar_r``, a copy of its weight taken when it was last
+anchored. Input i keeps the candidate list ``C_i = {r : <wbar_r, x_i> > b - D}``. Since
+``||x_i|| = 1``, ``|<w_r, x_i> - <wbar_r, x_i>| <= ||w_r - wbar_r||``, so a neuron outside
+``C_i`` cannot fire on input i while its *drift* ``||w_r - wbar_r||`` stays below ``D``.
+A neuron whose drift reaches ``D`` is re-anchored: its anchor becomes its current weight
+and its candidacy is recomputed against every input.
+
+Invariant (what makes it exact)
+-------------------------------
+For every r and i: ``r not in C_i`` implies ``<wbar_r, x_i> <= b - D`` (as evaluated) and
+``||w_r - wbar_r|| <= D - 2 e_r``, with ``e_r = 2 (d + 2) u (||w_r|| + D)`` a bound on the
+rounding of one evaluation of an inner product. Together they give
+``<w_r, x_i> <= b`` for every floating-point evaluation, so ``S_i ⊆ C_i`` always and
+``S_i = {r in C_i : z_ri > b}`` exactly. Every step re-checks the drift of every moved
+neuron (the only ones whose drift changed), so the invariant holds after every step.
+
+Margin
+------
+``D = min(0.5, 0.5 / b)``: the candidate lists are then about
+``Q(b - D) / Q(b) ≈ exp(b D) = e^0.5 ≈ 1.65`` times the fired sets for the thresholds of
+interest, while a neuron must move ``D`` (much more than a lazy-regime step) before it is
+re-anchored. ``margin=`` overrides it.
+
+Per-iteration work
+------------------
+The moved neurons' new pre-activations (one ``|U| x d x n`` product), their drifts
+(``|U| d``), one pass over the candidate lists (``sum_i |C_i|``), and for re-anchored
+neurons ``n`` candidacy tests each. No array of size m is allocated or scanned per step;
+the position map ``pos`` (size m, allocated once at build) is written and cleared only at
+the moved rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from impls._sparse import SparseTrainer, dot_slack
+from impls.dense import block_rows
+from sublin_bench.errors import ConfigError
+
+#: Relative safety on the drift test, covering the rounding of the drift norm itself.
+_DRIFT_SAFETY = 1e-9
+
+
+def default_margin(b: float) -> float:
+    """``D = min(0.5, 0.5 / b)`` (0.5 for ``b = 0``)."""
+    return 0.5 if b <= 1.0 else 0.5 / b
+
+
+@numba.njit(cache=True)
+def band_refresh(cptr, cidx, cz, pos, Z_U, R, Rcand, b, out_ptr, out_idx, out_z, f_ptr, f_idx, f_z):
+    """Merge the re-anchored neurons ``R`` into the candidate lists, refresh the values of
+    moved candidates from ``Z_U`` (rows located through ``pos``) and extract the fired
+    sets. Returns ``(candidates, fired)``."""
+    n = cptr.shape[0] - 1
+    nR = R.shape[0]
+    q = 0
+    k = 0
+    for i in range(n):
+        out_ptr[i] = q
+        f_ptr[i] = k
+        a = cptr[i]
+        ae = cptr[i + 1]
+        t = 0
+        while a < ae or t < nR:
+            if t < nR and (a >= ae or R[t] <= cidx[a]):
+                r = R[t]
+                if a < ae and cidx[a] == r:
+                    a += 1
+                keep = Rcand[t, i]
+                t += 1
+                if not keep:
+                    continue
+                z = np.float64(Z_U[pos[r], i])
+            else:
+                r = cidx[a]
+                p = pos[r]
+                z = np.float64(Z_U[p, i]) if p >= 0 else cz[a]
+                a += 1
+            out_idx[q] = r
+            out_z[q] = z
+            q += 1
+            if z > b:
+                f_idx[k] = r
+                f_z[k] = z
+                k += 1
+    out_ptr[n] = q
+    f_ptr[n] = k
+    return q, k
+
+
+class BandTrainer(SparseTrainer):
+    """Candidate lists within a margin ``D`` of the threshold, measured from anchors.
+
+    Parameters
+    ----------
+    margin : float, optional
+        The margin ``D > 0``; defaults to :func:`default_margin` of ``b``.
+    """
+
+    name = "band"
+
+    def __init__(self, problem, *, step_size=1.0, margin=None):
+        D = default_margin(problem.b) if margin is None else margin
+        try:
+            D = float(D)
+        except (TypeError, ValueError):
+            raise ConfigError(f"margin must be a positive number, got {margin!r}.") from None
+        if not (math.isfinite(D) and D > 0):
+            raise ConfigError(f"margin must be a finite number > 0, got {margin!r}.")
+        self.margin = D
+        super().__init__(problem, step_size=step_size)
+
+    @classmethod
+    def memory_estimate(cls, spec, margin=None) -> int:
+        from scipy.special import ndtr
+
+        b = spec.threshold
+        D = default_margin(b) if margin is None else float(margin)
+        cand = spec.m * spec.n * float(ndtr(D - b))  # expected sum_i |C_i|
+        return int(
+            2 * spec.m * spec.d * spec.itemsize  # W and anchors
+            + 8 * spec.m  # position map
+            + 4 * 16 * cand  # candidate lists (idx, z), old and new, plus build triples
+            + block_rows(spec) * (spec.d + 3 * spec.n) * 8
+        )
+
+    def _build(self):
+        spec = self.problem.spec
+        m, n = spec.m, spec.n
+        b, D = self.problem.b, self.margin
+        self._anchor = self._W.copy()
+        self._pos = np.full(m, -1, dtype=np.int64)
+        ii, rr, zz = [], [], []
+        rows = block_rows(spec)
+        for s in range(0, m, rows):
+            Z = self._W[s : s + rows] @ self._XT
+            i, r = np.nonzero((Z > b - D).T)
+            ii.append(i)
+            rr.append(r + s)
+            zz.append(Z[r, i].astype(np.float64))
+        i, r, z = (np.concatenate(v) for v in (ii, rr, zz))
+        order = np.argsort(i, kind="stable")  # blocks are in neuron order already
+        self._cidx = r[order].astype(np.int64)
+        self._cz = z[order]
+        self._cptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(i, minlength=n), out=self._cptr[1:])
+        fired = self._cz > b
+        rows_i = np.repeat(np.arange(n), np.diff(self._cptr))
+        fptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows_i[fired], minlength=n), out=fptr[1:])
+        work = {"build_inner_products": m * n, "candidates": int(self._cidx.size)}
+        return fptr, self._cidx[fired], self._cz[fired], work
+
+    def _refresh(self, U, Z_U):
+        n, d = self.problem.n, self.problem.d
+        b, D = self.problem.b, self.margin
+        W_U = self._W[U].astype(np.float64)
+        A_U = self._anchor[U].astype(np.float64)
+        drift = np.linalg.norm(W_U - A_U, axis=1)
+        e = dot_slack(np.maximum(np.linalg.norm(W_U, axis=1), np.linalg.norm(A_U, axis=1)) + D, d, self.problem.dtype)
+        reanchor = drift > (D - 2 * e) * (1 - _DRIFT_SAFETY)
+        R = U[reanchor]
+        if R.size:
+            self._anchor[R] = self._W[R]
+        Rcand = np.ascontiguousarray(Z_U[reanchor] > b - D)
+        self._pos[U] = np.arange(U.size)
+        cap = self._cidx.size + n * R.size
+        out_ptr = np.empty(n + 1, dtype=np.int64)
+        out_idx = np.empty(cap, dtype=np.int64)
+        out_z = np.empty(cap, dtype=np.float64)
+        f_ptr = np.empty(n + 1, dtype=np.int64)
+        f_idx = np.empty(cap, dtype=np.int64)
+        f_z = np.empty(cap, dtype=np.float64)
+        q, k = band_refresh(
+            self._cptr, self._cidx, self._cz, self._pos, Z_U, R, Rcand, float(b),
+            out_ptr, out_idx, out_z, f_ptr, f_idx, f_z,
+        )
+        self._pos[U] = -1
+        self._cptr, self._cidx, self._cz = out_ptr, out_idx[:q], out_z[:q]
+        work = {
+            "candidates_evaluated": int(q),
+            "leaves_refreshed": int(U.size) * n,
+            "neurons_reanchored": int(R.size),
+            "work": int(q) + int(U.size) * n + int(R.size) * n,
+        }
+        return f_ptr, f_idx[:k].copy(), f_z[:k].copy(), work
+
+    @property
+    def candidates(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate lists ``C_i`` as CSR (for inspection and tests)."""
+        return self._cptr.copy(), self._cidx.copy()

@@ -1,0 +1,212 @@
+"""The ``sublin-bench`` command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, registry
+from .errors import SublinError
+from .problem import ProblemSpec
+
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+class _Group(click.Group):
+    """Turns deliberate errors into one line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SublinError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class _Size(click.ParamType):
+    """A positive integer, also written ``2**18`` or ``2^18``."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        mt = re.fullmatch(r"(\d+)\s*(?:\*\*|\^)\s*(\d+)", text)
+        try:
+            out = int(mt.group(1)) ** int(mt.group(2)) if mt else int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not an integer (write e.g. 262144, 2**18 or 2^18)", param, ctx)
+        if out < 1:
+            self.fail(f"{value!r} must be at least 1", param, ctx)
+        return out
+
+
+SIZE = _Size()
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sublin-bench")
+def cli():
+    """Benchmark and verify sublinear-time Gauss-Newton training of two-layer
+    shifted-ReLU networks.
+
+    \b
+    Main job:     sublin-bench scale          (cost exponent in m, plots, report)
+    Correctness:  sublin-bench verify         (every implementation against dense)
+    One run:      sublin-bench run --impl tree --m 2**18
+    """
+
+
+@cli.command("list")
+def list_cmd():
+    """List the registered implementations and whether each can run here."""
+    table = Table("implementation", "available", "reason / kind")
+    for name in registry.names():
+        ok, reason = registry.available(name)
+        kind = ""
+        if ok:
+            cls = registry.get(name)
+            kind = "sublinear" if cls.sublinear else "dense"
+        table.add_row(name, "yes" if ok else "no", kind if ok else reason)
+    console.print(table)
+
+
+def _spec_options(f):
+    for opt in reversed(
+        [
+            click.option("--m", "m", type=SIZE, default="2**16", show_default=True, help="Width (neurons)."),
+            click.option("--n", "n", type=SIZE, default=32, show_default=True, help="Number of inputs."),
+            click.option("--d", "d", type=SIZE, default=32, show_default=True, help="Input dimension."),
+            click.option("--alpha", type=float, default=0.24, show_default=True, help="Sparsity exponent in [0, 1)."),
+            click.option("--b", "b", type=float, default=None, help="Threshold (default sqrt(2 alpha ln m))."),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@cli.command()
+@click.option("--impl", "impl", default="tree", show_default=True, help="Implementation name (see `list`).")
+@_spec_options
+@click.option("--steps", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--step-size", type=float, default=1.0, show_default=True, help="Gauss-Newton step size eta.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json):
+    """Train one implementation for a few steps and print a per-step table."""
+    from .runner import build_trainer
+
+    spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, b=b, dtype=dtype)
+    with console.status(f"building {impl} for {spec.describe()}", spinner="dots") if not as_json else _null():
+        trainer = build_trainer(impl, spec, step_size=step_size)
+    infos = []
+    if not as_json:
+        console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}")
+        console.print(f"index build: {trainer.build_seconds:.4f} s")
+        table = Table("step", "residual", "fired mean", "fired max", "flips", "moved", "seconds", "work")
+    for _ in range(steps):
+        info = trainer.step()
+        infos.append(info)
+        if not as_json:
+            table.add_row(
+                str(info.step), f"{info.residual_norm:.3e}", f"{info.fired_mean:.1f}", str(info.fired_max),
+                str(info.flips), str(info.moved), f"{info.seconds:.4f}", str(info.work.get("work", "")),
+            )
+    final = float(((trainer.predict() - trainer.problem.y) ** 2).sum() ** 0.5)
+    if as_json:
+        out = {
+            "impl": impl,
+            "spec": {k: getattr(spec, k) for k in ("m", "n", "d", "alpha", "seed", "dtype")} | {"b": spec.threshold},
+            "step_size": step_size,
+            "build_seconds": trainer.build_seconds,
+            "steps": [i.as_dict() for i in infos],
+            "final_residual_norm": final,
+            "counters": trainer.counters,
+        }
+        click.echo(json.dumps(out, indent=2))
+    else:
+        console.print(table)
+        console.print(f"residual after {steps} steps: {final:.3e}")
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+#: The verify grid: (m, n, d, alpha, dtype, step size). Small enough to run in seconds,
+#: wide enough to cover empty sets, plain ReLU, the lazy and the active regime, float32.
+VERIFY_GRID = [
+    (1, 1, 1, 0.0, "float64", 1.0),
+    (64, 5, 1, 0.5, "float64", 1.0),
+    (512, 8, 4, 0.0, "float64", 0.5),
+    (2048, 16, 8, 0.24, "float64", 1.0),
+    (2048, 16, 8, 0.5, "float64", 1.0),
+    (4096, 32, 16, 0.5, "float64", 1.5),
+    (4096, 24, 12, 0.9, "float64", 1.0),
+    (2048, 16, 8, 0.24, "float32", 1.0),
+    (4096, 32, 16, 0.5, "float32", 1.0),
+]
+
+
+@cli.command()
+@click.option("--impl", "impls", multiple=True, help="Implementation(s) to check (default: all available).")
+@click.option("--steps", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def verify(impls, steps, seed):
+    """Compare every available implementation with dense on a grid of problems.
+
+    Exits with status 1 if any implementation disagrees beyond the documented
+    tolerances (see sublin_bench/conformance.py).
+    """
+    from .conformance import DISAGREE, compare
+    from .problem import make_problem
+
+    names = list(impls) or [nm for nm in registry.names()]
+    for nm in names:
+        registry.get(nm)  # unknown names fail here, with the known ones listed
+    table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol")
+    bad = 0
+    skipped = []
+    for nm in names:
+        ok, reason = registry.available(nm)
+        if not ok:
+            skipped.append((nm, reason))
+            continue
+        for m, n, d, alpha, dtype, eta in VERIFY_GRID:
+            spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, dtype=dtype)
+            c = compare(make_problem(spec), nm, steps=steps, step_size=eta)
+            bad += c.status == DISAGREE
+            worst = max(c.worst.values(), default=0.0)
+            style = {"agree": "green", "disagree": "bold red"}.get(c.status, "yellow")
+            table.add_row(
+                nm, str(m), str(n), str(d), f"{alpha:g}", dtype, f"{eta:g}",
+                f"[{style}]{c.status}[/]", f"{c.steps_compared}/{steps}", f"{worst:.2e}",
+            )
+            if c.message:
+                table.add_row("", "", "", "", "", "", "", "", "", f"[dim]{c.message}[/]")
+    console.print(table)
+    for nm, reason in skipped:
+        console.print(f"[yellow]skipped {nm}[/]: {reason}")
+    if bad:
+        console.print(f"[bold red]{bad} disagreement(s)[/]")
+        sys.exit(1)
+    console.print("[green]all compared steps agree within tolerance[/]")
+
+
+def main():  # console-script entry point
+    cli(prog_name="sublin-bench")
+
+
+if __name__ == "__main__":
+    main()
