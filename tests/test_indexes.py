@@ -1,0 +1,172 @@
+"""The tree and band indexes on their own: after arbitrary sequences of weight moves, the
+reported fired sets equal brute force (Hypothesis stateful testing)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from impls.band import BandTrainer
+from impls.tree import TreeTrainer
+from sublin_bench import ProblemSpec, make_problem, registry
+
+from .helpers import custom_problem
+
+
+def brute_force(W, X, b):
+    Z = W.astype(np.float64) @ X.astype(np.float64).T
+    return Z, Z > b
+
+
+class IndexMachine(RuleBasedStateMachine):
+    """Moves rows of W directly (not through a Gauss-Newton step) and asks the index."""
+
+    cls = None
+
+    @initialize(
+        m=st.integers(1, 300),
+        n=st.integers(1, 5),
+        d=st.integers(1, 4),
+        b=st.floats(0.0, 2.0),
+        seed=st.integers(0, 1000),
+        dtype=st.sampled_from(["float64", "float32"]),
+        options=st.sampled_from([{}, {"leaf_size": 1}, {"leaf_size": 4}, {"margin": 0.05}, {"margin": 1.0}]),
+    )
+    def build(self, m, n, d, b, seed, dtype, options):
+        rng = np.random.default_rng(seed)
+        options = {k: v for k, v in options.items() if (k == "leaf_size") == (self.cls is TreeTrainer)}
+        X = rng.standard_normal((n, d))
+        W = rng.standard_normal((m, d))
+        a = np.where(rng.random(m) < 0.5, -1, 1)
+        self.t = self.cls(custom_problem(X, np.zeros(n), W, a, b=b, dtype=dtype), **options)
+        self.rng = rng
+        self.ptr, self.idx, self.z = self.t._ptr, self.t._idx, self.t._z
+
+    @rule(
+        frac=st.floats(0.0, 1.0),
+        scale=st.sampled_from([1e-6, 0.01, 0.3, 3.0]),
+        toward=st.booleans(),
+    )
+    def move(self, frac, scale, toward):
+        t = self.t
+        m = t.problem.m
+        U = np.flatnonzero(self.rng.random(m) < frac)
+        if U.size == 0:
+            return
+        if toward:  # push weights onto the threshold of one input: the hardest case
+            i = self.rng.integers(t.problem.n)
+            x = t._X64[i]
+            z = t._W[U].astype(np.float64) @ x
+            step = (t.problem.b - z + self.rng.normal(0, scale, U.size))[:, None] * x[None, :]
+            t._W[U] = (t._W[U].astype(np.float64) + step).astype(t._W.dtype)
+        else:
+            t._W[U] += self.rng.normal(0, scale, (U.size, t.problem.d)).astype(t._W.dtype)
+        self.ptr, self.idx, self.z, work = t._refresh(U, t._W[U] @ t._XT)
+        t._ptr, t._idx, t._z = self.ptr, self.idx, self.z
+        assert work["work"] >= 0
+
+    @invariant()
+    def fired_sets_equal_brute_force(self):
+        t = self.t
+        Z, fired = brute_force(t._W, t._X, t.problem.b)
+        # a floating-point evaluation of <w_r, x_i> is within (d + 2) u ||w_r|| of the
+        # exact value; closer to b than twice that, either answer is right
+        u = np.finfo(t.problem.dtype).eps / 2
+        rn = np.linalg.norm(t._W.astype(np.float64), axis=1)[:, None]
+        tie = np.abs(Z - t.problem.b) <= 4 * (t.problem.d + 2) * u * rn + 1e-300
+        for i in range(t.problem.n):
+            got = np.zeros(t.problem.m, bool)
+            got[self.idx[self.ptr[i] : self.ptr[i + 1]]] = True
+            wrong = (got != fired[:, i]) & ~tie[:, i]
+            assert not wrong.any(), f"input {i}: neurons {np.flatnonzero(wrong)[:5]}"
+            row = self.idx[self.ptr[i] : self.ptr[i + 1]]
+            assert np.all(np.diff(row) > 0)
+            np.testing.assert_allclose(self.z[self.ptr[i] : self.ptr[i + 1]], Z[row, i], rtol=1e-5, atol=1e-5)
+
+
+class TreeMachine(IndexMachine):
+    cls = TreeTrainer
+
+    @invariant()
+    def keys_bound_values_and_heap_is_max(self):
+        t = self.t
+        Z, _ = brute_force(t._W, t._X, t.problem.b)
+        assert np.all(t._keys.astype(np.float64) >= Z - 1e-12 * (1 + np.abs(Z)))
+        B, L, m = t._B, t._L, t.problem.m
+        for j in range(min(B, -(-m // L))):
+            np.testing.assert_array_equal(t._heap[B + j], t._keys[j * L : (j + 1) * L].max(axis=0))
+        for k in range(1, B):
+            np.testing.assert_array_equal(t._heap[k], np.maximum(t._heap[2 * k], t._heap[2 * k + 1]))
+
+
+class BandMachine(IndexMachine):
+    cls = BandTrainer
+
+    @invariant()
+    def band_invariant_holds(self):
+        t = self.t
+        b, D = t.problem.b, t.margin
+        drift = np.linalg.norm(t._W.astype(np.float64) - t._anchor.astype(np.float64), axis=1)
+        assert np.all(drift <= D)
+        Zbar = t._anchor.astype(np.float64) @ t._X64.T
+        for i in range(t.problem.n):
+            cand = np.zeros(t.problem.m, bool)
+            cand[t._cidx[t._cptr[i] : t._cptr[i + 1]]] = True
+            outside = ~cand
+            assert np.all(Zbar[outside, i] <= b - D + 1e-9)
+        assert np.all(t._pos == -1)  # the position map is left clean
+
+
+TestTreeIndex = TreeMachine.TestCase
+TestBandIndex = BandMachine.TestCase
+TestTreeIndex.settings = settings(max_examples=30, stateful_step_count=8, deadline=None)
+TestBandIndex.settings = settings(max_examples=30, stateful_step_count=8, deadline=None)
+
+
+@pytest.mark.parametrize("name", ["tree", "band"])
+def test_active_regime_agrees_for_many_steps(name):
+    """alpha = 0.5: weights move far and many activations flip; 12 consecutive steps."""
+    from sublin_bench.conformance import AGREE, compare
+
+    p = make_problem(ProblemSpec(m=2**13, n=24, d=12, alpha=0.5, seed=7))
+    c = compare(p, name, steps=12)
+    assert c.status == AGREE and c.steps_compared == 12, c.message
+    t = registry.create(name, p)
+    flips = sum(i.flips for i in t.run(12))
+    assert flips > 100  # the regime really is active
+
+
+def test_band_reanchors_when_pushed_across_the_margin():
+    """A small margin forces re-anchoring during training; results stay exact."""
+    from sublin_bench.conformance import AGREE, compare
+
+    p = make_problem(ProblemSpec(m=4096, n=16, d=8, alpha=0.5, seed=3))
+    t = BandTrainer(p, margin=1e-3)
+    reanchored = sum(i.work["neurons_reanchored"] for i in t.run(4))
+    assert reanchored > 0
+    from sublin_bench import registry as reg
+
+    class SmallMargin(BandTrainer):
+        def __init__(self, problem, **kw):
+            super().__init__(problem, margin=1e-3, **kw)
+
+    reg.register("band-small-margin", SmallMargin)
+    c = compare(p, "band-small-margin", steps=6)
+    assert c.status == AGREE, c.message
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), "wide"])
+def test_band_rejects_bad_margin(bad):
+    from sublin_bench import ConfigError
+
+    with pytest.raises(ConfigError, match="margin"):
+        BandTrainer(make_problem(ProblemSpec(m=16, n=2, d=2, alpha=0.3)), margin=bad)
+
+
+@pytest.mark.parametrize("bad", [0, 3, -4])
+def test_tree_rejects_bad_leaf_size(bad):
+    from sublin_bench import ConfigError
+
+    with pytest.raises(ConfigError, match="leaf_size"):
+        TreeTrainer(make_problem(ProblemSpec(m=16, n=2, d=2, alpha=0.3)), leaf_size=bad)
