@@ -5,8 +5,10 @@ An implementation that knows the fired sets ``S_i`` (as CSR, with the pre-activa
 ``U = ∪_i S_i``:
 
 * predictions ``f_i = sum_{r in S_i} a_r (z_ri - b) / sqrt m`` from the fired values;
-* the compact activation matrix ``A_U`` (|U|, n), so the counts are ``A_U^T A_U`` and the
-  update is ``ΔW_U = -(eta / sqrt m) diag(a_U) A_U (diag(g) X)``;
+* the neuron-major view of the fired pairs (for each ``r`` in ``U``, the inputs it fires
+  on), from which the counts ``|S_i ∩ S_j|`` cost ``sum_r c_r^2`` and the update
+  ``w_r -= (eta a_r / sqrt m) sum_{i: r in S_i} g_i x_i`` costs ``sum_i |S_i| d``, with
+  ``c_r`` the number of inputs neuron r fires on;
 * flips as the symmetric differences of old and new sorted sets.
 
 None of this allocates or scans anything of size m. Subclasses supply the index: how to
@@ -48,6 +50,79 @@ def _symdiff_total(p0, i0, p1, i1):
     return total
 
 
+@numba.njit(cache=True)
+def predictions(ptr, idx, z, a, b, sqrt_m):
+    """``f_i = sum_{r in S_i} a_r (z_ri - b) / sqrt m``."""
+    n = ptr.shape[0] - 1
+    f = np.zeros(n)
+    for i in range(n):
+        s = 0.0
+        for p in range(ptr[i], ptr[i + 1]):
+            s += a[idx[p]] * (z[p] - b)
+        f[i] = s / sqrt_m
+    return f
+
+
+@numba.njit(cache=True)
+def neuron_view(ptr, idx, order):
+    """Neuron-major view of the fired pairs: ``U`` (sorted union), and for ``U[u]`` the
+    inputs ``uinp[uptr[u]:uptr[u+1]]`` (ascending). ``order`` is a stable argsort of
+    ``idx``. ``O(K)`` for ``K = sum_i |S_i|``."""
+    K = idx.shape[0]
+    rows = np.empty(K, dtype=np.int64)
+    for i in range(ptr.shape[0] - 1):
+        for p in range(ptr[i], ptr[i + 1]):
+            rows[p] = i
+    U = np.empty(K, dtype=np.int64)
+    uptr = np.empty(K + 1, dtype=np.int64)
+    uinp = np.empty(K, dtype=np.int64)
+    nu = 0
+    last = -1
+    for q in range(K):
+        p = order[q]
+        r = idx[p]
+        if r != last:
+            U[nu] = r
+            uptr[nu] = q
+            nu += 1
+            last = r
+        uinp[q] = rows[p]
+    uptr[nu] = K
+    return U[:nu], uptr[: nu + 1], uinp
+
+
+@numba.njit(cache=True)
+def intersection_counts(uptr, uinp, n):
+    """``C_ij = |S_i ∩ S_j|`` from the neuron-major view. ``O(sum_r c_r^2)``."""
+    C = np.zeros((n, n))
+    for u in range(uptr.shape[0] - 1):
+        for p in range(uptr[u], uptr[u + 1]):
+            i = uinp[p]
+            for q in range(uptr[u], uptr[u + 1]):
+                C[i, uinp[q]] += 1.0
+    return C
+
+
+@numba.njit(cache=True)
+def apply_update(W, U, uptr, uinp, g, X, a, coef):
+    """``w_r += coef a_r sum_{i: r in S_i} g_i x_i`` for every ``r`` in ``U``, in place.
+    ``O(K d)``."""
+    d = W.shape[1]
+    acc = np.empty(d)
+    for u in range(U.shape[0]):
+        r = U[u]
+        for c in range(d):
+            acc[c] = 0.0
+        for p in range(uptr[u], uptr[u + 1]):
+            i = uinp[p]
+            gi = g[i]
+            for c in range(d):
+                acc[c] += gi * X[i, c]
+        s = coef * a[r]
+        for c in range(d):
+            W[r, c] = W[r, c] + s * acc[c]
+
+
 def round_up_f32(values: np.ndarray) -> np.ndarray:
     """float32 numbers ``>= values`` (float64), each the nearest such float32."""
     k = values.astype(np.float32)
@@ -69,7 +144,8 @@ class SparseTrainer(Trainer):
     """Base of the index-based trainers: the step on the fired neurons only.
 
     State kept between steps (all of size ``O(sum_i |S_i|)`` except ``W``):
-    ``_ptr, _idx`` the CSR fired sets, ``_z`` their pre-activations (float64).
+    ``_ptr, _idx`` the CSR fired sets, ``_z`` their pre-activations (float64), and the
+    neuron-major view ``_U, _uptr, _uinp`` of the same pairs.
     """
 
     sublinear = True
@@ -110,26 +186,19 @@ class SparseTrainer(Trainer):
         """Build the index from ``self._W``; return ``(indptr, indices, z, work)``."""
         raise NotImplementedError
 
-    def _refresh(self, U: np.ndarray, Z_U: np.ndarray):
-        """Rows ``U`` (sorted) of ``self._W`` moved; their new pre-activations are ``Z_U``
-        (|U|, n). Bring the index up to date and return ``(indptr, indices, z, work)``."""
+    def _refresh(self, g: np.ndarray, coef: float):
+        """The rows ``self._U`` of ``self._W`` just moved by
+        ``coef a_r sum_{i in inputs(r)} g_i x_i`` (``self._uptr``/``self._uinp`` list the
+        inputs). Bring the index up to date; return ``(indptr, indices, z, work)``."""
         raise NotImplementedError
 
     # -- the shared sparse step ---------------------------------------------------------
 
     def _set_derived(self):
-        n = self.problem.n
-        k = np.diff(self._ptr)
-        rows = np.repeat(np.arange(n), k)
-        a = self._a64[self._idx]
-        contrib = a * (self._z - self.problem.b)
-        self._f = np.bincount(rows, weights=contrib, minlength=n) / self._sqrt_m
-        # U: the union of the fired sets; A_U its compact activation matrix.
-        U, inv = np.unique(self._idx, return_inverse=True)
-        A_U = np.zeros((U.size, n), dtype=np.float32 if self.problem.m <= (1 << 24) else np.float64)
-        A_U[inv, rows] = 1
-        self._U, self._A_U = U, A_U
-        self._C = A_U.T.astype(np.float64) @ A_U.astype(np.float64)
+        self._f = predictions(self._ptr, self._idx, self._z, self._a64, float(self.problem.b), self._sqrt_m)
+        order = np.argsort(self._idx, kind="stable")
+        self._U, self._uptr, self._uinp = neuron_view(self._ptr, self._idx, order)
+        self._C = intersection_counts(self._uptr, self._uinp, self.problem.n)
 
     def _predictions(self):
         return self._f
@@ -138,16 +207,11 @@ class SparseTrainer(Trainer):
         return self._C
 
     def _update(self, g):
-        U, A_U = self._U, self._A_U
-        dt = self._W.dtype
-        GX = (g[:, None] * self._X64).astype(dt)
-        scale = ((-self.step_size / self._sqrt_m) * self._a64[U]).astype(dt)
-        delta = A_U.astype(dt, copy=False) @ GX
-        delta *= scale[:, None]
-        self._W[U] += delta
-        Z_U = self._W[U] @ self._XT
+        U = self._U
+        coef = -self.step_size / self._sqrt_m
+        apply_update(self._W, U, self._uptr, self._uinp, g, self._X64, self._a64, coef)
         old = (self._ptr, self._idx)
-        self._ptr, self._idx, self._z, work = self._refresh(U, Z_U)
+        self._ptr, self._idx, self._z, work = self._refresh(g, coef)
         flips = int(_symdiff_total(old[0], old[1], self._ptr, self._idx))
         self._set_derived()
         work = dict(work)

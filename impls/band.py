@@ -27,11 +27,12 @@ re-anchored. ``margin=`` overrides it.
 
 Per-iteration work
 ------------------
-The moved neurons' new pre-activations (one ``|U| x d x n`` product), their drifts
-(``|U| d``), one pass over the candidate lists (``sum_i |C_i|``), and for re-anchored
-neurons ``n`` candidacy tests each. No array of size m is allocated or scanned per step;
-the position map ``pos`` (size m, allocated once at build) is written and cleared only at
-the moved rows.
+The drifts of the moved neurons (``|U| d``), one pass over the candidate lists
+(``sum_i |C_i|``), an exact re-evaluation (``d`` flops) of each candidate whose neuron
+moved, and for re-anchored neurons their pre-activations on every input (a
+``|R| x d x n`` product) and ``n`` candidacy tests each. No array of size m is allocated
+or scanned per step; the flag array ``moved`` (m bytes, allocated once at build) is set
+and cleared only at the moved rows.
 """
 
 from __future__ import annotations
@@ -55,14 +56,38 @@ def default_margin(b: float) -> float:
 
 
 @numba.njit(cache=True)
-def band_refresh(cptr, cidx, cz, pos, Z_U, R, Rcand, b, out_ptr, out_idx, out_z, f_ptr, f_idx, f_z):
-    """Merge the re-anchored neurons ``R`` into the candidate lists, refresh the values of
-    moved candidates from ``Z_U`` (rows located through ``pos``) and extract the fired
-    sets. Returns ``(candidates, fired)``."""
+def drift_check(W, anchor, U, D, u):
+    """For each moved row, whether its drift ``||w_r - wbar_r||`` reached the re-anchoring
+    threshold ``D - 2 e_r`` (see the module docstring). ``O(|U| d)``."""
+    d = W.shape[1]
+    out = np.zeros(U.shape[0], dtype=np.bool_)
+    for t in range(U.shape[0]):
+        r = U[t]
+        dr = 0.0
+        nw = 0.0
+        na = 0.0
+        for c in range(d):
+            w = np.float64(W[r, c])
+            v = np.float64(anchor[r, c])
+            dr += (w - v) * (w - v)
+            nw += w * w
+            na += v * v
+        e = 2.0 * (d + 2) * u * (np.sqrt(max(nw, na)) + D)
+        out[t] = np.sqrt(dr) > (D - 2 * e) * (1 - _DRIFT_SAFETY)
+    return out
+
+
+@numba.njit(cache=True)
+def band_refresh(cptr, cidx, cz, moved, W, X, R, Zbar_R, cand_thr, b, out_ptr, out_idx, out_z, f_ptr, f_idx, f_z):
+    """Merge the re-anchored neurons ``R`` into the candidate lists, re-evaluate the
+    candidates whose neuron moved (``moved[r]``; ``d`` flops each) and extract the fired
+    sets. Returns ``(candidates, fired, evaluated)``."""
     n = cptr.shape[0] - 1
+    d = W.shape[1]
     nR = R.shape[0]
     q = 0
     k = 0
+    ev = 0
     for i in range(n):
         out_ptr[i] = q
         f_ptr[i] = k
@@ -74,15 +99,19 @@ def band_refresh(cptr, cidx, cz, pos, Z_U, R, Rcand, b, out_ptr, out_idx, out_z,
                 r = R[t]
                 if a < ae and cidx[a] == r:
                     a += 1
-                keep = Rcand[t, i]
+                z = np.float64(Zbar_R[t, i])
                 t += 1
-                if not keep:
+                if not z > cand_thr:
                     continue
-                z = np.float64(Z_U[pos[r], i])
             else:
                 r = cidx[a]
-                p = pos[r]
-                z = np.float64(Z_U[p, i]) if p >= 0 else cz[a]
+                if moved[r]:
+                    z = 0.0
+                    for c in range(d):
+                        z += W[r, c] * X[i, c]
+                    ev += 1
+                else:
+                    z = cz[a]
                 a += 1
             out_idx[q] = r
             out_z[q] = z
@@ -93,7 +122,7 @@ def band_refresh(cptr, cidx, cz, pos, Z_U, R, Rcand, b, out_ptr, out_idx, out_z,
                 k += 1
     out_ptr[n] = q
     f_ptr[n] = k
-    return q, k
+    return q, k, ev
 
 
 class BandTrainer(SparseTrainer):
@@ -127,7 +156,7 @@ class BandTrainer(SparseTrainer):
         cand = spec.m * spec.n * float(ndtr(D - b))  # expected sum_i |C_i|
         return int(
             2 * spec.m * spec.d * spec.itemsize  # W and anchors
-            + 8 * spec.m  # position map
+            + spec.m  # moved flags
             + 4 * 16 * cand  # candidate lists (idx, z), old and new, plus build triples
             + block_rows(spec) * (spec.d + 3 * spec.n) * 8
         )
@@ -137,7 +166,7 @@ class BandTrainer(SparseTrainer):
         m, n = spec.m, spec.n
         b, D = self.problem.b, self.margin
         self._anchor = self._W.copy()
-        self._pos = np.full(m, -1, dtype=np.int64)
+        self._moved = np.zeros(m, dtype=np.bool_)
         ii, rr, zz = [], [], []
         rows = block_rows(spec)
         for s in range(0, m, rows):
@@ -159,19 +188,18 @@ class BandTrainer(SparseTrainer):
         work = {"build_inner_products": m * n, "candidates": int(self._cidx.size)}
         return fptr, self._cidx[fired], self._cz[fired], work
 
-    def _refresh(self, U, Z_U):
-        n, d = self.problem.n, self.problem.d
+    def _refresh(self, g, coef):
+        n = self.problem.n
         b, D = self.problem.b, self.margin
-        W_U = self._W[U].astype(np.float64)
-        A_U = self._anchor[U].astype(np.float64)
-        drift = np.linalg.norm(W_U - A_U, axis=1)
-        e = dot_slack(np.maximum(np.linalg.norm(W_U, axis=1), np.linalg.norm(A_U, axis=1)) + D, d, self.problem.dtype)
-        reanchor = drift > (D - 2 * e) * (1 - _DRIFT_SAFETY)
-        R = U[reanchor]
+        U = self._U
+        u = float(np.finfo(self.problem.dtype).eps) / 2
+        R = U[drift_check(self._W, self._anchor, U, D, u)]
         if R.size:
             self._anchor[R] = self._W[R]
-        Rcand = np.ascontiguousarray(Z_U[reanchor] > b - D)
-        self._pos[U] = np.arange(U.size)
+            Zbar_R = self._W[R] @ self._XT
+        else:
+            Zbar_R = np.empty((0, n), dtype=self._W.dtype)
+        self._moved[U] = True
         cap = self._cidx.size + n * R.size
         out_ptr = np.empty(n + 1, dtype=np.int64)
         out_idx = np.empty(cap, dtype=np.int64)
@@ -179,17 +207,17 @@ class BandTrainer(SparseTrainer):
         f_ptr = np.empty(n + 1, dtype=np.int64)
         f_idx = np.empty(cap, dtype=np.int64)
         f_z = np.empty(cap, dtype=np.float64)
-        q, k = band_refresh(
-            self._cptr, self._cidx, self._cz, self._pos, Z_U, R, Rcand, float(b),
+        q, k, ev = band_refresh(
+            self._cptr, self._cidx, self._cz, self._moved, self._W, self._X, R, Zbar_R, float(b - D), float(b),
             out_ptr, out_idx, out_z, f_ptr, f_idx, f_z,
         )
-        self._pos[U] = -1
+        self._moved[U] = False
         self._cptr, self._cidx, self._cz = out_ptr, out_idx[:q], out_z[:q]
         work = {
-            "candidates_evaluated": int(q),
-            "leaves_refreshed": int(U.size) * n,
+            "candidates_scanned": int(q),
+            "candidates_evaluated": int(ev),
             "neurons_reanchored": int(R.size),
-            "work": int(q) + int(U.size) * n + int(R.size) * n,
+            "work": int(q) + int(ev) + int(U.size) + int(R.size) * n,
         }
         return f_ptr, f_idx[:k].copy(), f_z[:k].copy(), work
 

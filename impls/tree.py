@@ -4,24 +4,33 @@ Layout (pynndescent style: plain arrays, no jitclass)
 -----------------------------------------------------
 * ``keys`` (m, n) float32: leaf key of neuron r in input i's tree, an upper bound of
   ``<w_r, x_i>`` (rounded up, see below);
-* ``heap`` (2B, n) float32: the internal nodes of all n trees, interleaved so that one
-  node of every tree shares a cache line. Node 1 is the root, node k has children 2k and
-  2k+1; node ``B + j`` holds the maximum key of leaf block j (rows ``jL .. jL+L-1``).
-  ``B`` is the power of two at or above ``ceil(m / L)``.
+* ``heap`` (n, 2B) float32: row i holds the internal nodes of input i's tree, so a
+  query walks one contiguous array and two siblings share a cache line. Node 1 is the
+  root, node k has children 2k and 2k+1; node ``B + j`` holds the maximum key of leaf
+  block j (rows ``jL .. jL+L-1``). ``B`` is the power of two at or above ``ceil(m / L)``.
+  The leaf keys stay neuron-major, so refreshing a moved neuron in all n trees writes
+  one row.
 
 Query (``S_i``): descend from the root only into nodes whose key exceeds ``b``; in a block
 that does, evaluate ``<w_r, x_i>`` exactly (d flops) for the rows whose key exceeds ``b``.
 ``O(k_i log m + k_i d)`` per input.
 
-Update: when the rows ``U`` of W move, their keys are recomputed for all inputs (one
-``|U| x d x n`` product), then the dirty blocks and their ancestors, deduplicated level by
-level (the set of dirty nodes is the same in every tree), are recomputed.
-``O(|U| n log(m / |U|))`` node updates.
+Update: when the rows ``U`` of W move, their keys change in every input's tree by
+``coef a_r sum_j g_j <x_j, x_i>``, computed from ``X X^T`` (precomputed once) in
+``c_r n`` flops per neuron instead of ``n d``; then the dirty blocks and their ancestors,
+repaired lazily (see :func:`refresh_keys`): a node is exact wherever its subtree holds a
+key above ``b``, which is all the query looks at. A key that stays below ``b`` costs
+O(1); one that crosses or sits above ``b`` costs a walk up its path that stops where
+nothing changes.
 
-Exactness: the key stored for ``(r, i)`` is ``round_up_f32(z + 2 (d + 2) u ||w_r||)`` where
-``z`` is the BLAS value: by the standard dot-product error bound it is at least the value
-of *any* floating-point evaluation of ``<w_r, x_i>``, so the pruning never drops a neuron
-whose exact check would fire. The query compares float32 keys with ``b`` rounded down.
+Exactness: every key satisfies ``key_ri >= <w_r, x_i> + (d + 2) u ||w_r||`` (exact inner
+product), hence is at least *any* floating-point evaluation of ``<w_r, x_i>`` (the
+standard dot-product error bound). At build the key is
+``round_up_f32(z + 2 (d + 2) u ||w_r||)`` with ``z`` the BLAS value; each update adds a
+slack that bounds the rounding of the update itself (see :func:`refresh_keys`) and rounds
+up. So the pruning never drops a neuron whose exact check would fire; keys may drift
+above the value by a few float32 ulps over many steps, which only adds candidates. The
+query compares float32 keys with ``b`` rounded down.
 
 Memory: ``4 m n`` bytes of keys, about ``8 m n / L`` of internal nodes, the weights, and
 ``8 m`` of row norms. ``L = 8`` by default.
@@ -41,116 +50,152 @@ _STACK = 128  # DFS stack entries; the depth is log2(B) + 2 <= 66
 
 @numba.njit(cache=True)
 def build_heap(keys, L, heap, B):
-    """Fill ``heap`` (2B, n) from the leaf ``keys`` (m, n). ``O(m n)``."""
+    """Fill ``heap`` (n, 2B) from the leaf ``keys`` (m, n). ``O(m n)``."""
     m, n = keys.shape
     nb = (m + L - 1) // L
     for j in range(B):
         node = B + j
         for c in range(n):
-            heap[node, c] = NEG_INF32
+            heap[c, node] = NEG_INF32
         if j < nb:
             for r in range(j * L, min(m, (j + 1) * L)):
                 for c in range(n):
-                    if keys[r, c] > heap[node, c]:
-                        heap[node, c] = keys[r, c]
-    for k in range(B - 1, 0, -1):
-        for c in range(n):
-            heap[k, c] = max(heap[2 * k, c], heap[2 * k + 1, c])
+                    if keys[r, c] > heap[c, node]:
+                        heap[c, node] = keys[r, c]
+    for c in range(n):
+        for k in range(B - 1, 0, -1):
+            heap[c, k] = max(heap[c, 2 * k], heap[c, 2 * k + 1])
 
 
 @numba.njit(cache=True)
-def update_heap(heap, B, keys, L, U, Knew, dirty):
-    """Write the new keys ``Knew`` (|U|, n) of the sorted rows ``U`` and recompute the
-    dirty nodes bottom-up. Returns the number of internal nodes recomputed."""
-    m, n = keys.shape
-    for t in range(U.shape[0]):
-        for c in range(n):
-            keys[U[t], c] = Knew[t, c]
-    cnt = 0
-    last = -1
-    for t in range(U.shape[0]):
-        j = U[t] // L
-        if j != last:
-            dirty[cnt] = j
-            cnt += 1
-            last = j
-    for t in range(cnt):
-        j = dirty[t]
-        node = B + j
-        for c in range(n):
-            heap[node, c] = NEG_INF32
-        for r in range(j * L, min(m, (j + 1) * L)):
-            for c in range(n):
-                if keys[r, c] > heap[node, c]:
-                    heap[node, c] = keys[r, c]
-        dirty[t] = node
-    updated = cnt
-    while cnt > 0 and dirty[0] > 1:
-        new = 0
-        last = -1
-        for t in range(cnt):
-            p = dirty[t] >> 1
-            if p != last:
-                dirty[new] = p
-                new += 1
-                last = p
-        cnt = new
-        for t in range(cnt):
-            k = dirty[t]
-            for c in range(n):
-                heap[k, c] = max(heap[2 * k, c], heap[2 * k + 1, c])
-        updated += cnt
-    return updated
+def refresh_keys(keys, heap, B, L, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coef, u):
+    """Move the leaf keys of the rows ``U`` in every input's tree and repair the heap.
 
+    The change of ``<w_r, x_i>`` is ``coef a_r sum_{j in inputs(r)} g_j <x_j, x_i>``, read
+    from the precomputed ``XXt`` in ``c_r n`` flops instead of ``n d``. The result is
+    rounded up with a slack that covers every rounding of the update and of later
+    evaluations, so ``keys[r, i] >= <w_r, x_i> + (d + 2) u ||w_r||`` stays true.
 
-@numba.njit(cache=True)
-def query_all(heap, B, keys, L, W, X, b, bq, out_idx, out_z, out_ptr):
-    """Report ``S_i = {r : <w_r, x_i> > b}`` for every input, sorted, with the values.
-
-    Returns ``(count, nodes_visited, candidates)``; ``count = -1`` when ``out_idx`` is too
-    small (the caller grows it and asks again).
+    Heap invariant (all the query needs): a node whose subtree holds a key above ``bq``
+    equals the largest key below it, and a node above ``bq`` has such a key below it.
+    Keys at or below ``bq`` need not be bounded by their ancestors. So a key that rises
+    above ``bq`` is pushed up while it exceeds its ancestors; a key that falls from above
+    ``bq`` triggers an exact recomputation up its path (stopping where nothing changes);
+    a key that stays at or below ``bq`` costs only its own write. Returns the number of
+    node writes.
     """
     m, n = keys.shape
     d = W.shape[1]
+    u64 = 2.0**-53
+    dz = np.empty(n)
+    writes = 0
+    for t in range(U.shape[0]):
+        r = U[t]
+        s = coef * a[r]
+        gabs = 0.0
+        for c in range(n):
+            dz[c] = 0.0
+        cnt = uptr[t + 1] - uptr[t]
+        for p in range(uptr[t], uptr[t + 1]):
+            j = uinp[p]
+            gj = g[j]
+            gabs += abs(gj)
+            for c in range(n):
+                dz[c] += gj * XXt[j, c]
+        nrm = 0.0
+        for c in range(d):
+            w = np.float64(W[r, c])
+            nrm += w * w
+        nrm = np.sqrt(nrm) * (1.0 + 4 * d * u64)
+        rownorm[r] = nrm
+        slack = u * ((d + 3) * nrm + abs(s) * gabs * (2 * cnt + d + 6))
+        blk = r // L
+        leaf = B + blk
+        for c in range(n):
+            old = keys[r, c]
+            old64 = np.float64(old)
+            sdz = s * dz[c]
+            v = old64 + sdz + slack
+            v += 4 * u64 * (abs(old64) + abs(sdz) + slack)
+            k = np.float32(v)
+            if np.float64(k) < v:  # nudge up: >= v, at most one float32 ulp above
+                k = np.float32(v + abs(v) * 2.0**-22 + 1e-300)
+            keys[r, c] = k
+            if k > bq and k > old:
+                p = leaf
+                while p >= 1 and heap[c, p] < k:
+                    heap[c, p] = k
+                    writes += 1
+                    p >>= 1
+            elif k < old and old > bq:
+                mx = NEG_INF32
+                for rr in range(blk * L, min(m, (blk + 1) * L)):
+                    if keys[rr, c] > mx:
+                        mx = keys[rr, c]
+                p = leaf
+                while heap[c, p] != mx:
+                    heap[c, p] = mx
+                    writes += 1
+                    if p == 1:
+                        break
+                    sib = heap[c, p ^ 1]
+                    if sib > mx:
+                        mx = sib
+                    p >>= 1
+    return writes
+
+
+@numba.njit(cache=True)
+def query_all(heap, B, keys, L, W, X, b, bq, out_idx, out_z, counts, visited, cands):
+    """Report ``S_i = {r : <w_r, x_i> > b}`` for every input, sorted, with the values,
+    into row i of ``out_idx`` / ``out_z``.
+
+    ``counts[i]`` is ``|S_i|``, or -1 when row i of the output is too small (the caller
+    grows it and asks again). ``visited[i]`` and ``cands[i]`` count the tree nodes and
+    leaf keys read and the candidates evaluated exactly. Serial on purpose: a
+    ``prange`` over inputs gained nothing on two cores and lost much when BLAS threads
+    from a neighbouring dense run were still spinning.
+    """
+    m, n = keys.shape
+    d = W.shape[1]
+    cap = out_idx.shape[1]
     stack = np.empty(_STACK, dtype=np.int64)
-    pos = 0
-    visited = 0
-    cands = 0
     for i in range(n):
-        out_ptr[i] = pos
-        visited += 1
-        if not heap[1, i] > bq:
-            continue
-        sp = 1
-        stack[0] = 1
-        while sp > 0:
-            sp -= 1
-            k = stack[sp]
-            if k < B:
-                visited += 2
-                if heap[2 * k + 1, i] > bq:
-                    stack[sp] = 2 * k + 1
-                    sp += 1
-                if heap[2 * k, i] > bq:
-                    stack[sp] = 2 * k
-                    sp += 1
-            else:
-                j = k - B
-                for r in range(j * L, min(m, (j + 1) * L)):
-                    visited += 1
-                    if keys[r, i] > bq:
-                        cands += 1
-                        z = 0.0
-                        for c in range(d):
-                            z += W[r, c] * X[i, c]
-                        if z > b:
-                            if pos >= out_idx.shape[0]:
-                                return -1, visited, cands
-                            out_idx[pos] = r
-                            out_z[pos] = z
-                            pos += 1
-    out_ptr[n] = pos
-    return pos, visited, cands
+        pos = 0
+        vis = 1
+        cnd = 0
+        counts[i] = 0
+        if heap[i, 1] > bq:
+            sp = 1
+            stack[0] = 1
+            while sp > 0:
+                sp -= 1
+                k = stack[sp]
+                if k < B:
+                    vis += 2
+                    if heap[i, 2 * k + 1] > bq:
+                        stack[sp] = 2 * k + 1
+                        sp += 1
+                    if heap[i, 2 * k] > bq:
+                        stack[sp] = 2 * k
+                        sp += 1
+                else:
+                    j = k - B
+                    for r in range(j * L, min(m, (j + 1) * L)):
+                        vis += 1
+                        if keys[r, i] > bq:
+                            cnd += 1
+                            z = 0.0
+                            for c in range(d):
+                                z += W[r, c] * X[i, c]
+                            if z > b:
+                                if pos < cap:
+                                    out_idx[i, pos] = r
+                                    out_z[i, pos] = z
+                                pos += 1
+            counts[i] = pos if pos <= cap else -1
+        visited[i] = vis
+        cands[i] = cnd
 
 
 def _b_down(b: float) -> np.float32:
@@ -189,11 +234,13 @@ class TreeTrainer(SparseTrainer):
     def memory_estimate(cls, spec, leaf_size=8) -> int:
         B = cls._heap_leaves(spec.m, leaf_size)
         m, n, d = spec.m, spec.n, spec.d
-        fired_guess = 16 * n * 1024  # initial result buffers
+        from scipy.special import ndtr
+
+        fired_guess = 2 * n * spec.m * float(ndtr(-spec.threshold)) + 64 * n  # result rows
         return (
             m * d * spec.itemsize  # W
             + 4 * m * n  # leaf keys
-            + 8 * B * n  # internal nodes (2B x n float32)
+            + 8 * B * n  # internal nodes (n x 2B float32)
             + 8 * m  # row norms
             + block_rows(spec) * (d + 2 * n) * 8  # build block
             + fired_guess * 16
@@ -216,40 +263,52 @@ class TreeTrainer(SparseTrainer):
             Wb = self._W[s:e]
             self._rownorm[s:e] = np.linalg.norm(Wb.astype(np.float64), axis=1)
             self._keys[s:e] = self._keys_for(Wb @ self._XT, self._rownorm[s:e])
-        self._heap = np.empty((2 * self._B, n), dtype=np.float32)
+        self._heap = np.empty((n, 2 * self._B), dtype=np.float32)
         build_heap(self._keys, L, self._heap, self._B)
         self._bq = _b_down(self.problem.b)
-        self._out_idx = np.empty(max(1024, 2 * n), dtype=np.int64)
-        self._out_z = np.empty_like(self._out_idx, dtype=np.float64)
+        # per-input result rows sized for twice the expected |S_i|, grown on demand
+        from scipy.special import ndtr
+
+        cap = int(2 * m * float(ndtr(-self.problem.b))) + 64
+        self._out_idx = np.empty((n, cap), dtype=np.int64)
+        self._out_z = np.empty((n, cap), dtype=np.float64)
         ptr, idx, z, work = self._query()
         work["build_inner_products"] = m * n
         return ptr, idx, z, work
 
     def _query(self):
         n = self.problem.n
-        ptr = np.empty(n + 1, dtype=np.int64)
+        counts = np.empty(n, dtype=np.int64)
+        visited = np.empty(n, dtype=np.int64)
+        cands = np.empty(n, dtype=np.int64)
         while True:
-            cnt, visited, cands = query_all(
+            query_all(
                 self._heap, self._B, self._keys, self._L, self._W, self._X,
-                float(self.problem.b), self._bq, self._out_idx, self._out_z, ptr,
+                float(self.problem.b), self._bq, self._out_idx, self._out_z, counts, visited, cands,
             )
-            if cnt >= 0:
+            if counts.min() >= 0:
                 break
-            self._out_idx = np.empty(2 * self._out_idx.size, dtype=np.int64)
-            self._out_z = np.empty(self._out_idx.size, dtype=np.float64)
-        work = {"tree_nodes_visited": int(visited), "candidates_evaluated": int(cands)}
-        return ptr, self._out_idx[:cnt].copy(), self._out_z[:cnt].copy(), work
+            cap = 2 * self._out_idx.shape[1]
+            self._out_idx = np.empty((n, cap), dtype=np.int64)
+            self._out_z = np.empty((n, cap), dtype=np.float64)
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        idx = np.concatenate([self._out_idx[i, : counts[i]] for i in range(n)])
+        z = np.concatenate([self._out_z[i, : counts[i]] for i in range(n)])
+        work = {"tree_nodes_visited": int(visited.sum()), "candidates_evaluated": int(cands.sum())}
+        return ptr, idx, z, work
 
-    def _refresh(self, U, Z_U):
+    def _refresh(self, g, coef):
         n = self.problem.n
-        rn = np.linalg.norm(self._W[U].astype(np.float64), axis=1)
-        self._rownorm[U] = rn
-        Knew = self._keys_for(Z_U, rn)
-        dirty = np.empty(max(1, U.size), dtype=np.int64)
-        updated = update_heap(self._heap, self._B, self._keys, self._L, U, Knew, dirty)
+        U = self._U
+        u = float(np.finfo(self.problem.dtype).eps) / 2
+        writes = refresh_keys(
+            self._keys, self._heap, self._B, self._L, self._bq, self._rownorm, self._W,
+            U, self._uptr, self._uinp, g, self._XXt, self._a64, coef, u,
+        )
         ptr, idx, z, work = self._query()
         work["leaves_refreshed"] = int(U.size) * n
-        work["tree_nodes_updated"] = int(updated) * n
+        work["tree_nodes_updated"] = int(writes)
         work["work"] = (
             work["tree_nodes_visited"] + work["candidates_evaluated"]
             + work["leaves_refreshed"] + work["tree_nodes_updated"]
