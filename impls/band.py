@@ -41,6 +41,7 @@ import math
 
 import numba
 import numpy as np
+from scipy.special import ndtr
 
 from impls._sparse import SparseTrainer, dot_slack
 from impls.dense import block_rows
@@ -149,8 +150,6 @@ class BandTrainer(SparseTrainer):
 
     @classmethod
     def memory_estimate(cls, spec, margin=None) -> int:
-        from scipy.special import ndtr
-
         b = spec.threshold
         D = default_margin(b) if margin is None else float(margin)
         cand = spec.m * spec.n * float(ndtr(D - b))  # expected sum_i |C_i|

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from scipy.special import ndtr
 
 from impls._sparse import SparseTrainer, dot_slack, round_up_f32
 from impls.dense import block_rows
@@ -234,8 +235,6 @@ class TreeTrainer(SparseTrainer):
     def memory_estimate(cls, spec, leaf_size=8) -> int:
         B = cls._heap_leaves(spec.m, leaf_size)
         m, n, d = spec.m, spec.n, spec.d
-        from scipy.special import ndtr
-
         fired_guess = 2 * n * spec.m * float(ndtr(-spec.threshold)) + 64 * n  # result rows
         return (
             m * d * spec.itemsize  # W
@@ -267,8 +266,6 @@ class TreeTrainer(SparseTrainer):
         build_heap(self._keys, L, self._heap, self._B)
         self._bq = _b_down(self.problem.b)
         # per-input result rows sized for twice the expected |S_i|, grown on demand
-        from scipy.special import ndtr
-
         cap = int(2 * m * float(ndtr(-self.problem.b))) + 64
         self._out_idx = np.empty((n, cap), dtype=np.int64)
         self._out_z = np.empty((n, cap), dtype=np.float64)

@@ -204,6 +204,65 @@ def verify(impls, steps, seed):
     console.print("[green]all compared steps agree within tolerance[/]")
 
 
+@cli.command()
+@click.option("--impl", "impls", multiple=True, help="Implementation(s) [default: dense, tree, band].")
+@click.option("--alpha", "alphas", type=float, multiple=True, help="Sparsity exponent(s) [default: 0.24 and 0.5].")
+@click.option("--m-min", type=SIZE, default="2**12", show_default=True, help="Smallest width.")
+@click.option("--m-max", type=SIZE, default="2**20", show_default=True, help="Largest width.")
+@click.option("--factor", type=click.IntRange(min=2), default=2, show_default=True, help="Grid ratio.")
+@click.option("--n", "n", type=SIZE, default=32, show_default=True)
+@click.option("--d", "d", type=SIZE, default=32, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="T steps timed per point.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Fresh builds per point.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
+              help="Report directory; re-running with it resumes (finished points are kept).")
+@click.option("--from-asv", "from_asv", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Build the report from an asv results directory instead of measuring.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, out, from_asv, no_progress):
+    """Sweep m, fit the cost exponent, and write report.md, scaling.png, results.jsonl.
+
+    \b
+    With no options: dense, tree and band at alpha 0.24 and 0.5, n = d = 32,
+    m = 2^12 .. 2^20, 5 repeats of T = 3 steps (about two minutes on 2 cores).
+    """
+    from .report import analyse, write_report
+    from .sweep import SweepConfig, machine_info, run_sweep
+
+    if from_asv:
+        from .asv_import import load_asv_results
+
+        records, cfg = load_asv_results(from_asv)
+        an = analyse(records, cfg, machine_info() | {"note": "timings from asv results"})
+        path = write_report(an, out, source=f"sublin-bench scale --from-asv {from_asv}")
+    else:
+        cfg = SweepConfig(
+            impls=list(impls) or ["dense", "tree", "band"], alphas=list(alphas) or [0.24, 0.5],
+            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=d, steps=steps, repeats=repeats,
+            seed=seed, dtype=dtype,
+        )
+        console.print(f"sweep of {', '.join(cfg.impls)} over m = {cfg.ms[0]}..{cfg.ms[-1]}, "
+                      f"alpha = {', '.join(f'{a:g}' for a in cfg.alphas)}; results in {out}/")
+        records = run_sweep(cfg, out, progress=not no_progress, console=console)
+        an = analyse(records, cfg.as_dict(), machine_info())
+        path = write_report(an, out)
+    table = Table("alpha", "implementation", "slope", "95% interval", "fired-count slope", "work slope", "verdict")
+    for row in an.rows():
+        if row["slope"] is None:
+            table.add_row(f"{row['alpha']:g}", row["impl"], "n/a", "", "", str(row["reason"]))
+            continue
+        low, high = min(row["t_low"], row["boot_low"]), max(row["t_high"], row["boot_high"])
+        ws = row["work_slope"]
+        table.add_row(f"{row['alpha']:g}", row["impl"], f"{row['slope']:.3f}", f"[{low:.3f}, {high:.3f}]",
+                      f"{row['fired_slope']:.3f}", "n/a" if ws is None else f"{ws:.3f}", row["verdict"])
+    console.print(table)
+    for impl, alpha, m, reason in an.skipped:
+        console.print(f"[yellow]skipped[/] {impl} alpha={alpha:g} m={m}: {reason}")
+    console.print(f"report: {path}  plot: {path.parent / 'scaling.png'}")
+
+
 def main():  # console-script entry point
     cli(prog_name="sublin-bench")
 

@@ -1,0 +1,121 @@
+"""The asv suite: implementation x width m x alpha, n = d = 32.
+
+Parameter lists are static (SUBLIN_BENCH_ASV_PROFILE picks fast/default/large grids);
+an implementation that cannot run here raises NotImplementedError in setup, so asv marks
+it skipped rather than the list changing with the machine. Data creation happens in
+setup, never in the timed call. GPU trainers synchronise their stream inside step(), so
+the timed call includes the device work.
+"""
+
+import time
+from functools import lru_cache
+
+from sublin_bench import ProblemSpec, UnknownImplementationError, make_problem, registry
+from sublin_bench.asv_import import ASV_D, ASV_IMPLS, ASV_N, ASV_STEPS, asv_profile
+
+_PROFILE = asv_profile()
+_PARAMS = (ASV_IMPLS, _PROFILE["ms"], _PROFILE["alphas"])
+_NAMES = ["impl", "m", "alpha"]
+
+
+@lru_cache(maxsize=2)
+def _problem(m, alpha):
+    return make_problem(ProblemSpec(m=m, n=ASV_N, d=ASV_D, alpha=alpha, seed=0))
+
+
+def _require(impl):
+    try:
+        ok, reason = registry.available(impl)
+    except UnknownImplementationError as exc:  # e.g. a GPU plugin not installed
+        ok, reason = False, str(exc)
+    if not ok:
+        raise NotImplementedError(reason)
+    cls = registry.get(impl)
+    if hasattr(cls, "warm_up"):
+        cls.warm_up("float64")  # JIT outside every timed region
+
+
+def _per_step_timer():
+    # asv subtracts two readings: dividing each by T makes the recorded value the time
+    # per step of T consecutive steps from a fresh build (DESIGN.md section 5)
+    return time.perf_counter() / ASV_STEPS
+
+
+class _Trained:
+    """Shared setup: a freshly built trainer for every sample."""
+
+    params = _PARAMS
+    param_names = _NAMES
+    timeout = 900
+
+    def setup(self, impl, m, alpha):
+        _require(impl)
+        self.trainer = registry.create(impl, _problem(m, alpha))
+
+
+class Step(_Trained):
+    """Per-iteration time: T = 3 consecutive steps from a fresh build, per step."""
+
+    number = 1
+    repeat = (3, 7, 60.0)
+    warmup_time = 0.0
+    timer = staticmethod(_per_step_timer)
+
+    def time_step(self, impl, m, alpha):
+        for _ in range(ASV_STEPS):
+            self.trainer.step()
+
+
+class Build:
+    """Index build time (reported separately from the iterations)."""
+
+    params = _PARAMS
+    param_names = _NAMES
+    timeout = 900
+    number = 1
+    repeat = (3, 5, 60.0)
+    warmup_time = 0.0
+
+    def setup(self, impl, m, alpha):
+        _require(impl)
+        self.problem = _problem(m, alpha)
+
+    def time_build(self, impl, m, alpha):
+        registry.create(impl, self.problem)
+
+
+class Memory:
+    """Peak memory of building and training T steps."""
+
+    params = _PARAMS
+    param_names = _NAMES
+    timeout = 900
+
+    def setup(self, impl, m, alpha):
+        _require(impl)
+        self.problem = _problem(m, alpha)
+
+    def peakmem_build_and_step(self, impl, m, alpha):
+        registry.create(impl, self.problem).run(ASV_STEPS)
+
+
+class Work(_Trained):
+    """Counted work of T steps from a fresh build (machine independent)."""
+
+    def _run(self):
+        return self.trainer.run(ASV_STEPS)
+
+    def track_fired_per_input(self, impl, m, alpha):
+        return sum(i.fired_mean for i in self._run()) / ASV_STEPS
+
+    track_fired_per_input.unit = "neurons"
+
+    def track_flips_per_step(self, impl, m, alpha):
+        return sum(i.flips for i in self._run()) / ASV_STEPS
+
+    track_flips_per_step.unit = "activations"
+
+    def track_work_per_step(self, impl, m, alpha):
+        return sum(i.work["work"] for i in self._run()) / ASV_STEPS
+
+    track_work_per_step.unit = "pair evaluations + node visits"

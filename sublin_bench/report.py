@@ -1,0 +1,258 @@
+"""From sweep records to the report directory: ``report.md`` and ``scaling.png``."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import registry
+from .scaling import SlopeFit, fired_count_slope, fit_range, fit_slope, verdict
+
+__all__ = ["Analysis", "analyse", "write_report", "plot_scaling"]
+
+
+@dataclass
+class Analysis:
+    config: dict
+    machine: dict
+    alphas: list
+    impls: list
+    stats: dict = field(default_factory=dict)  # (alpha, impl) -> {m: (median, q25, q75, count)}
+    samples: dict = field(default_factory=dict)  # (alpha, impl) -> {m: [per-iter seconds]}
+    builds: dict = field(default_factory=dict)  # (alpha, impl) -> {m: median build seconds}
+    fits: dict = field(default_factory=dict)  # (alpha, impl) -> SlopeFit | str (why none)
+    work_slope: dict = field(default_factory=dict)  # (alpha, impl) -> slope of counted work per step
+    fired_slope: dict = field(default_factory=dict)  # alpha -> slope of m Q(b) on the fit range
+    speedup: dict = field(default_factory=dict)  # (alpha, impl) -> {m: dense median / impl median}
+    skipped: list = field(default_factory=list)  # (impl, alpha, m, reason)
+
+    def rows(self):
+        """One dict per (alpha, impl) fit, for tables and JSON."""
+        out = []
+        for alpha in self.alphas:
+            for impl in self.impls:
+                fit = self.fits.get((alpha, impl))
+                row = {
+                    "alpha": alpha, "impl": impl, "fired_slope": self.fired_slope.get(alpha), "nominal": 1 - alpha,
+                    "work_slope": self.work_slope.get((alpha, impl)),
+                }
+                if isinstance(fit, SlopeFit):
+                    row |= fit.as_dict() | {"verdict": verdict(fit)}
+                else:
+                    row |= {"slope": None, "verdict": "no fit", "reason": fit}
+                out.append(row)
+        return out
+
+
+def analyse(records: list[dict], config: dict | None = None, machine: dict | None = None) -> Analysis:
+    """Group the records, take medians and quartiles, fit slopes, compute speedups."""
+    alphas = sorted({float(r["alpha"]) for r in records})
+    present = {r["impl"] for r in records}
+    order = (config or {}).get("impls") or sorted(present, key=lambda s: (s != "dense", s))
+    impls = [i for i in order if i in present]
+    an = Analysis(config=config or {}, machine=machine or {}, alphas=alphas, impls=impls)
+    groups: dict = defaultdict(lambda: defaultdict(list))
+    builds: dict = defaultdict(lambda: defaultdict(list))
+    works: dict = defaultdict(lambda: defaultdict(list))
+    seen_skips = set()
+    for r in records:
+        key = (float(r["alpha"]), r["impl"])
+        if r.get("status") == "ok":
+            groups[key][int(r["m"])].append(float(r["per_iter_seconds"]))
+            if r.get("build_seconds") is not None:
+                builds[key][int(r["m"])].append(float(r["build_seconds"]))
+            if r.get("work"):
+                works[key][int(r["m"])].append(float(np.mean(r["work"])))
+        else:
+            s = (r["impl"], float(r["alpha"]), int(r["m"]), r.get("reason", ""))
+            if s[:3] not in seen_skips:
+                seen_skips.add(s[:3])
+                an.skipped.append(s)
+    for key, by_m in groups.items():
+        an.samples[key] = {m: v for m, v in sorted(by_m.items())}
+        an.stats[key] = {
+            m: (float(np.median(v)), float(np.percentile(v, 25)), float(np.percentile(v, 75)), len(v))
+            for m, v in sorted(by_m.items())
+        }
+        an.builds[key] = {m: float(np.median(v)) for m, v in sorted(builds[key].items())}
+    for alpha in alphas:
+        ms_all = sorted({m for (a, _), st in an.stats.items() if a == alpha for m in st})
+        rng_ms = fit_range(ms_all)
+        an.fired_slope[alpha] = fired_count_slope(rng_ms, alpha)
+        for impl in impls:
+            samples = an.samples.get((alpha, impl), {})
+            use = [m for m in rng_ms if m in samples]
+            try:
+                an.fits[(alpha, impl)] = fit_slope(samples, only=use)
+            except ValueError as exc:
+                an.fits[(alpha, impl)] = str(exc)
+            wk = works.get((alpha, impl), {})
+            wuse = [m for m in use if m in wk and np.median(wk[m]) > 0]
+            if len(wuse) >= 2:
+                x = np.log(wuse)
+                an.work_slope[(alpha, impl)] = float(np.polyfit(x, np.log([np.median(wk[m]) for m in wuse]), 1)[0])
+            dense = an.stats.get((alpha, "dense"), {})
+            mine = an.stats.get((alpha, impl), {})
+            an.speedup[(alpha, impl)] = {m: dense[m][0] / mine[m][0] for m in mine if m in dense}
+    return an
+
+
+def _m_label(m: int) -> str:
+    k = math.log2(m)
+    return f"2^{int(k)}" if k.is_integer() else str(m)
+
+
+def plot_scaling(an: Analysis, path) -> None:
+    """``scaling.png``: one log-log panel per alpha, points with quartile bars, fitted
+    lines over the fitted range, and the predicted (fired-count) slope for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = max(1, len(an.alphas))
+    fig, axes = plt.subplots(1, k, figsize=(5.6 * k, 4.6), squeeze=False, sharey=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, alpha in zip(axes[0], an.alphas):
+        anchor = None
+        for ci, impl in enumerate(an.impls):
+            st = an.stats.get((alpha, impl))
+            if not st:
+                continue
+            ms = np.array(sorted(st))
+            med = np.array([st[m][0] for m in ms])
+            lo = med - np.array([st[m][1] for m in ms])
+            hi = np.array([st[m][2] for m in ms]) - med
+            c = colors[ci % len(colors)]
+            fit = an.fits.get((alpha, impl))
+            label = impl
+            if isinstance(fit, SlopeFit):
+                label += f" (slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}])"
+                xs = np.array([fit.m_low, fit.m_high], dtype=float)
+                ax.plot(xs, np.exp(fit.intercept) * xs**fit.slope, "-", color=c, lw=1.2, alpha=0.8)
+                if anchor is None and registry_sublinear(impl):
+                    anchor = (fit.m_low, np.exp(fit.intercept) * fit.m_low**fit.slope, fit.m_high)
+            ax.errorbar(ms, med, yerr=[lo, hi], fmt="o", ms=4, color=c, capsize=2, label=label)
+        pred = an.fired_slope.get(alpha)
+        if anchor is not None and pred is not None and np.isfinite(pred):
+            m0, t0, m1 = anchor
+            xs = np.array([m0, m1], dtype=float)
+            ax.plot(xs, t0 * (xs / m0) ** pred, ":", color="black", lw=1.5,
+                    label=f"fired count m·Q(b): slope {pred:.2f}")
+            ax.plot(xs, t0 * (xs / m0) ** 1.0, "--", color="gray", lw=1.0, label="slope 1 (linear)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width m")
+        ax.set_ylabel("seconds per iteration")
+        ax.set_title(f"alpha = {alpha:g}  (nominal 1 - alpha = {1 - alpha:.2f})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    cfg = an.config
+    fig.suptitle(
+        f"per-iteration time, n={cfg.get('n', '?')}, d={cfg.get('d', '?')}, T={cfg.get('steps', '?')} steps, "
+        f"median and quartiles of {cfg.get('repeats', '?')} repeats",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    panels = ", ".join(f"alpha={a:g}" for a in an.alphas)
+    fig.savefig(path, dpi=110, metadata={"Description": f"sublin-bench scaling; panels: {panels}"})
+    plt.close(fig)
+
+
+def registry_sublinear(impl: str) -> bool:
+    try:
+        return bool(registry.get(impl).sublinear)
+    except Exception:
+        return impl != "dense"
+
+
+def _fmt(x, spec=".3f"):
+    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def slope_table(an: Analysis) -> str:
+    lines = [
+        "| alpha | implementation | slope | 95% t-interval | 95% bootstrap | fired-count slope | counted-work slope | 1 - alpha | verdict | fitted m |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in an.rows():
+        if row["slope"] is None:
+            lines.append(f"| {row['alpha']:g} | {row['impl']} | n/a | | | {_fmt(row['fired_slope'])} | "
+                         f"{_fmt(row['work_slope'])} | {row['nominal']:.2f} | no fit: {row['reason']} | |")
+            continue
+        lines.append(
+            f"| {row['alpha']:g} | {row['impl']} | {row['slope']:.3f} | [{_fmt(row['t_low'])}, {_fmt(row['t_high'])}] | "
+            f"[{row['boot_low']:.3f}, {row['boot_high']:.3f}] | {_fmt(row['fired_slope'])} | "
+            f"{_fmt(row['work_slope'])} | {row['nominal']:.2f} | "
+            f"{row['verdict']} | {_m_label(row['m_low'])}..{_m_label(row['m_high'])} ({row['points']} points) |"
+        )
+    return "\n".join(lines)
+
+
+def timing_table(an: Analysis, alpha: float) -> str:
+    ms = sorted({m for (a, _), st in an.stats.items() if a == alpha for m in st})
+    head = "| m | " + " | ".join(f"{i} s/iter (build s)" for i in an.impls) + " | " + " | ".join(
+        f"speedup {i}" for i in an.impls if i != "dense") + " |"
+    lines = [head, "|" + "---|" * (1 + len(an.impls) + len([i for i in an.impls if i != "dense"]))]
+    for m in ms:
+        cells = []
+        for impl in an.impls:
+            st = an.stats.get((alpha, impl), {})
+            b = an.builds.get((alpha, impl), {}).get(m)
+            cells.append(f"{st[m][0]:.4g} ({b:.3g})" if m in st and b is not None else (f"{st[m][0]:.4g}" if m in st else "–"))
+        for impl in an.impls:
+            if impl == "dense":
+                continue
+            s = an.speedup.get((alpha, impl), {}).get(m)
+            cells.append(f"{s:.1f}x" if s is not None else "–")
+        lines.append(f"| {_m_label(m)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale") -> Path:
+    """Write ``report.md`` and ``scaling.png`` into ``directory``; return the report path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    plot_scaling(an, directory / "scaling.png")
+    cfg, mach = an.config, an.machine
+    parts = [
+        "# sublin-bench scaling report",
+        "",
+        f"Source: `{source}`. Per-iteration time is the wall time of T consecutive steps from a "
+        "freshly built trainer divided by T (index build timed separately); each point is the "
+        "median (and quartiles) over repeats. Implementations were measured side by side, interleaved.",
+        "",
+        "![scaling](scaling.png)",
+        "",
+        "## Cost exponents",
+        "",
+        "Slope of log(per-iteration time) on log(m) over the asymptotic part of the grid "
+        "(m >= sqrt(m_min m_max), at least 3 points), with the 95% t-interval of the regression "
+        "and a 95% percentile bootstrap over repeats. The fired-count slope is that of m Q(b(m)) "
+        "over the same widths; the counted-work slope is that of the implementation's own work counter "
+        "(pair evaluations and index-node visits per step: machine independent). Verdict: *linear* if the wider interval's lower end is >= 0.85, "
+        "*sublinear* if its upper end is < 0.9, else *inconclusive*.",
+        "",
+        slope_table(an),
+        "",
+        "## Timings and speedup over dense",
+        "",
+    ]
+    for alpha in an.alphas:
+        parts += [f"### alpha = {alpha:g}", "", timing_table(an, alpha), ""]
+    if an.skipped:
+        parts += ["## Skipped points", ""]
+        parts += [f"- {impl}, alpha={alpha:g}, m={_m_label(m)}: {reason}" for impl, alpha, m, reason in an.skipped]
+        parts.append("")
+    parts += ["## Configuration", "", "```"]
+    parts += [f"{k}: {v}" for k, v in cfg.items()]
+    parts += ["```", "", "## Machine", "", "```"]
+    parts += [f"{k}: {v}" for k, v in mach.items()]
+    parts += ["```", ""]
+    path = directory / "report.md"
+    path.write_text("\n".join(parts))
+    return path

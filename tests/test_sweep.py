@@ -1,0 +1,165 @@
+"""Sweeps: resume after an interruption, the report, the CLI; and the asv suite."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sublin_bench import sweep as sweep_mod
+from sublin_bench.cli import cli
+from sublin_bench.report import analyse, write_report
+from sublin_bench.sweep import SweepConfig, load_results, planned_points, point_key, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(**kw):
+    base = dict(impls=["dense", "tree"], alphas=[0.3, 0.5], m_min=2**8, m_max=2**11, n=6, d=4, steps=2, repeats=2)
+    return SweepConfig(**(base | kw))
+
+
+def test_resume_after_interruption_loses_and_repeats_nothing(tmp_path, monkeypatch):
+    cfg = tiny()
+    real = sweep_mod.measure_point
+    calls = []
+
+    def flaky(*args, **kw):
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        calls.append(args[1:5])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sweep_mod, "measure_point", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, tmp_path, progress=False)
+    first = load_results(tmp_path)
+    assert len(first) == 7
+    # a torn last line, as a kill in the middle of a write leaves it
+    with (tmp_path / "results.jsonl").open("a") as fh:
+        fh.write('{"impl": "dense", "alph')
+    monkeypatch.setattr(sweep_mod, "measure_point", real)
+    measured = []
+    monkeypatch.setattr(sweep_mod, "measure_point", lambda *a, **k: measured.append(a[1:5]) or real(*a, **k))
+    records = run_sweep(cfg, tmp_path, progress=False)
+    planned = planned_points(cfg)
+    assert len(records) == len(planned)
+    assert len({point_key(r) for r in records}) == len(planned)  # nothing twice
+    assert len(measured) == len(planned) - 7  # nothing measured again
+    assert set(measured).isdisjoint(set(calls))
+    # finished points kept exactly as they were
+    again = {point_key(r): r for r in load_results(tmp_path)}
+    for r in first:
+        assert again[point_key(r)] == r
+
+
+def test_oversized_points_are_skipped_with_a_note(tmp_path, monkeypatch):
+    from sublin_bench import memory
+
+    real = memory.available_bytes
+    monkeypatch.setattr(memory, "available_bytes", lambda: 3 << 20)  # only tiny m fit
+    cfg = tiny(impls=["dense"], alphas=[0.5], m_min=2**6, m_max=2**15, repeats=1)
+    records = run_sweep(cfg, tmp_path, progress=False)
+    monkeypatch.setattr(memory, "available_bytes", real)
+    skipped = [r for r in records if r["status"] == "skipped"]
+    assert skipped and all("needs about" in r["reason"] for r in skipped)
+    assert any(r["status"] == "ok" for r in records)
+    an = analyse(records, cfg.as_dict(), {})
+    text = write_report(an, tmp_path).read_text()
+    assert "## Skipped points" in text and "needs about" in text
+
+
+def test_report_renders_with_one_panel_per_alpha(tmp_path):
+    from PIL import Image
+
+    cfg = tiny()
+    records = run_sweep(cfg, tmp_path, progress=False)
+    an = analyse(records, cfg.as_dict(), sweep_mod.machine_info())
+    path = write_report(an, tmp_path)
+    text = path.read_text()
+    for needle in ("Cost exponents", "fired-count slope", "alpha = 0.3", "alpha = 0.5", "speedup tree", "## Machine"):
+        assert needle in text
+    img = Image.open(tmp_path / "scaling.png")
+    assert img.format == "PNG" and img.size[0] > 2 * img.size[1]  # two panels side by side
+    img.load()
+    assert "panels: alpha=0.3, alpha=0.5" in img.info.get("Description", "")
+
+
+def test_scale_cli_small(tmp_path):
+    out = tmp_path / "rep"
+    args = ["scale", "--impl", "dense", "--impl", "band", "--alpha", "0.5", "--m-min", "2^8", "--m-max", "2^10",
+            "--n", "5", "--d", "3", "--repeats", "2", "--steps", "1", "--out", str(out), "--no-progress"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert (out / "report.md").exists() and (out / "scaling.png").exists()
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * 3 * 2
+    assert all(json.loads(x)["status"] == "ok" for x in lines)
+    # a second run measures nothing new
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0 and len((out / "results.jsonl").read_text().splitlines()) == 12
+
+
+def test_scale_rejects_bad_grid(tmp_path):
+    res = CliRunner().invoke(cli, ["scale", "--m-min", "2^10", "--m-max", "2^8", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "m_min <= m_max" in res.output
+    res = CliRunner().invoke(cli, ["scale", "--alpha", "1.2", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "alpha must lie in [0, 1)" in res.output
+
+
+# -- asv ---------------------------------------------------------------------------------
+
+needs_asv = pytest.mark.skipif(shutil.which("asv") is None, reason="asv is not installed")
+
+
+def _asv(args, tmp_path, **env):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    environ = os.environ | {"HOME": str(home), "SUBLIN_BENCH_ASV_PROFILE": "fast"} | env
+    subprocess.run(["asv", "machine", "--yes"], cwd=ROOT, env=environ, check=True, capture_output=True)
+    return subprocess.run(["asv", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600)
+
+
+def _config(tmp_path) -> Path:
+    """The project's asv.conf.json with results and html redirected to tmp_path."""
+    import json5
+
+    conf = json5.loads((ROOT / "asv.conf.json").read_text())
+    conf |= {
+        "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
+        "results_dir": str(tmp_path / "results"), "html_dir": str(tmp_path / "html"),
+        "env_dir": str(tmp_path / "env"),
+    }
+    path = tmp_path / "asv.conf.json"
+    path.write_text(json.dumps(conf))
+    return path
+
+
+@needs_asv
+def test_asv_check_passes(tmp_path):
+    res = _asv(["check", "--python=same", "--config", str(_config(tmp_path))], tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "No problems found" in res.stdout
+
+
+@needs_asv
+def test_asv_quick_run_and_report_from_asv(tmp_path):
+    conf = _config(tmp_path)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout with a commit")
+    res = _asv(
+        ["run", "--python=same", "--quick", "--record-samples", "--config", str(conf),
+         "--set-commit-hash", head.stdout.strip(), "--bench", "Step.time_step"],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = tmp_path / "report"
+    r = CliRunner().invoke(cli, ["scale", "--from-asv", str(tmp_path / "results"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = (out / "report.md").read_text()
+    assert "| 0.5 | tree |" in text and (out / "scaling.png").exists()
