@@ -263,6 +263,60 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
     console.print(f"report: {path}  plot: {path.parent / 'scaling.png'}")
 
 
+@cli.command()
+@click.option("--quick", is_flag=True, help="Small sizes (m up to 2^14, n = d = 16): under two minutes.")
+@click.option("--impl", default="band", show_default=True, help="Implementation that trains (any registered one).")
+@click.option("--alpha", "alphas", type=float, multiple=True, help="Alpha(s) [default: 0.24 and 0.5].")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="reports/proofs", show_default=True)
+def proofs(quick, impl, alphas, out):
+    """Check the papers' statements numerically: a table, proofs.json and plots.
+
+    Exit status is 0 even when a statement fails: a failure is a finding, reported
+    plainly. Errors (non-zero exit) are for bad input only.
+    """
+    import json
+    from pathlib import Path
+
+    import proofs_check
+    from proofs_check.plots import plot_alpha
+
+    alphas = list(alphas) or [0.24, 0.5]
+    for a in alphas:
+        ProblemSpec(m=2, n=1, d=1, alpha=a)
+    ok, reason = registry.available(impl)
+    if not ok:
+        from .errors import UnavailableError
+
+        raise UnavailableError(f"implementation {impl!r} is not available here: {reason}")
+    sizes = proofs_check.QUICK if quick else proofs_check.FULL
+    with console.status("measuring") as status:
+        results = proofs_check.run_all(impl, alphas, sizes, progress=lambda s: status.update(f"measuring {s}"))
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    table = Table("alpha", "statement", "measured", "bound", "verdict", title=f"proofs_check ({'quick' if quick else 'full'}, {impl})")
+    for r in results:
+        style = {"holds": "green", "fails": "bold red"}.get(r.verdict, "yellow")
+        table.add_row(f"{r.parameters.get('alpha'):g}", r.key, r.detail, _bound_text(r), f"[{style}]{r.verdict}[/]")
+    console.print(table)
+    payload = {"impl": impl, "mode": "quick" if quick else "full", "sizes": sizes.__dict__,
+               "results": [r.as_dict() for r in results]}
+    (outdir / "proofs.json").write_text(json.dumps(payload, indent=2))
+    for a in alphas:
+        plot_alpha(results, a, outdir / f"proofs_alpha{a:g}.png")
+    failing = [r for r in results if r.verdict == "fails"]
+    console.print(f"{len(results) - len(failing)} of {len(results)} statements hold or are informational; "
+                  f"{len(failing)} fail. Written to {outdir}/ (proofs.json, proofs_alpha*.png).")
+
+
+def _bound_text(r) -> str:
+    parts = []
+    for k, v in r.bound.items():
+        if isinstance(v, dict):
+            continue
+        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    return ", ".join(parts)
+
+
 def main():  # console-script entry point
     cli(prog_name="sublin-bench")
 
