@@ -42,23 +42,31 @@ class DenseTrainer(Trainer):
 
     name = "dense"
     sublinear = False
+    #: Array module: numpy here, cupy in the GPU subclass (impls/cupy_dense.py).
+    xp = np
 
     def __init__(self, problem, *, step_size=1.0, block=None):
         super().__init__(problem, step_size=step_size)
         spec = problem.spec
+        xp = self.xp
         self._block = int(block) if block else block_rows(spec)
-        self._W = np.array(problem.W0, dtype=spec.dtype, copy=True)
-        self._A = np.empty((spec.m, spec.n), dtype=bool)
-        self._a64 = problem.a.astype(np.float64)
-        self._X = problem.X
-        self._XT = np.ascontiguousarray(problem.X.T)
+        self._W = xp.array(problem.W0, dtype=spec.dtype, copy=True)
+        self._A = xp.empty((spec.m, spec.n), dtype=bool)
+        self._a64 = xp.asarray(problem.a.astype(np.float64))
+        self._X = xp.asarray(problem.X)
+        self._XT = xp.ascontiguousarray(self._X.T)
         self._bt = problem.X.dtype.type(problem.b)
         self._sqrt_m = math.sqrt(spec.m)
         import time
 
         t0 = time.perf_counter()
         self._f, self._C = self._refresh(None, None)
+        self._sync()
         self.build_seconds = time.perf_counter() - t0
+
+    def _host(self, arr):
+        """A host numpy copy (identity for numpy arrays)."""
+        return arr
 
     @classmethod
     def memory_estimate(cls, spec) -> int:
@@ -77,8 +85,9 @@ class DenseTrainer(Trainer):
         number of flipped activations and moved neurons of the update.
         """
         n = self.problem.n
-        f = np.zeros(n, dtype=np.float64)
-        C = np.zeros((n, n), dtype=np.float64)
+        xp = self.xp
+        f = xp.zeros(n, dtype=np.float64)
+        C = xp.zeros((n, n), dtype=np.float64)
         flips = moved = 0
         cdt = np.float32 if self.problem.m <= (1 << 24) else np.float64  # exact counts
         for sl in self._blocks():
@@ -89,19 +98,19 @@ class DenseTrainer(Trainer):
                 delta = Af @ GX
                 delta *= scale[sl, None]
                 Wb += delta
-                moved += int(np.count_nonzero(Ab.any(axis=1)))
+                moved += int(xp.count_nonzero(Ab.any(axis=1)))
             Z = Wb @ self._XT
             Anew = Z > self._bt
             if GX is not None:
-                flips += int(np.count_nonzero(Anew != Ab))
+                flips += int(xp.count_nonzero(Anew != Ab))
             Z -= self._bt
-            np.maximum(Z, 0, out=Z)
+            xp.maximum(Z, 0, out=Z)
             f += self._a64[sl] @ Z.astype(np.float64, copy=False)
             Ac = Anew.astype(cdt)
             C += Ac.T @ Ac
             Ab[...] = Anew
         self._last_flips, self._last_moved = flips, moved
-        return f / self._sqrt_m, C
+        return self._host(f / self._sqrt_m), self._host(C)
 
     def _predictions(self):
         return self._f
@@ -111,6 +120,7 @@ class DenseTrainer(Trainer):
 
     def _update(self, g):
         eta = self.step_size
+        g = self.xp.asarray(g)
         GX = (g[:, None] * self._X.astype(np.float64)).astype(self._W.dtype)
         scale = ((-eta / self._sqrt_m) * self._a64).astype(self._W.dtype)
         self._f, self._C = self._refresh(GX, scale)
@@ -119,7 +129,7 @@ class DenseTrainer(Trainer):
         return UpdateResult(flips=self._last_flips, moved=self._last_moved, work=work)
 
     def active_sets(self):
-        return csr_from_mask(self._A.T)
+        return csr_from_mask(self._host(self._A).T)
 
     def weights(self):
-        return self._W.copy()
+        return self._host(self._W).copy()

@@ -92,7 +92,7 @@ class Sizes:
 
 
 QUICK = Sizes(ms=tuple(2**k for k in range(10, 15)), n=16, d=16, steps=6)
-FULL = Sizes(ms=tuple(2**k for k in range(12, 19)), n=32, d=32, steps=8)
+FULL = Sizes(ms=tuple(2**k for k in range(12, 21)), n=32, d=32, steps=8)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, registry
@@ -73,7 +74,7 @@ def list_cmd():
         if ok:
             cls = registry.get(name)
             kind = "sublinear" if cls.sublinear else "dense"
-        table.add_row(name, "yes" if ok else "no", kind if ok else reason)
+        table.add_row(name, "yes" if ok else "no", kind if ok else escape(reason))
     console.print(table)
 
 
@@ -194,10 +195,10 @@ def verify(impls, steps, seed):
                 f"[{style}]{c.status}[/]", f"{c.steps_compared}/{steps}", f"{worst:.2e}",
             )
             if c.message:
-                table.add_row("", "", "", "", "", "", "", "", "", f"[dim]{c.message}[/]")
+                table.add_row("", "", "", "", "", "", "", "", "", f"[dim]{escape(c.message)}[/]")
     console.print(table)
     for nm, reason in skipped:
-        console.print(f"[yellow]skipped {nm}[/]: {reason}")
+        console.print(f"[yellow]skipped {nm}[/]: {escape(reason)}")
     if bad:
         console.print(f"[bold red]{bad} disagreement(s)[/]")
         sys.exit(1)
@@ -259,12 +260,12 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
                       f"{row['fired_slope']:.3f}", "n/a" if ws is None else f"{ws:.3f}", row["verdict"])
     console.print(table)
     for impl, alpha, m, reason in an.skipped:
-        console.print(f"[yellow]skipped[/] {impl} alpha={alpha:g} m={m}: {reason}")
+        console.print(f"[yellow]skipped[/] {impl} alpha={alpha:g} m={m}: {escape(reason)}")
     console.print(f"report: {path}  plot: {path.parent / 'scaling.png'}")
 
 
 @cli.command()
-@click.option("--quick", is_flag=True, help="Small sizes (m up to 2^14, n = d = 16): under two minutes.")
+@click.option("--quick", is_flag=True, help="Small sizes (m up to 2^14, n = d = 16; seconds). Default: m up to 2^20, n = d = 32.")
 @click.option("--impl", default="band", show_default=True, help="Implementation that trains (any registered one).")
 @click.option("--alpha", "alphas", type=float, multiple=True, help="Alpha(s) [default: 0.24 and 0.5].")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/proofs", show_default=True)

@@ -156,6 +156,10 @@ class Trainer(abc.ABC):
     def weights(self) -> np.ndarray:
         """``W_t`` as an (m, d) array (a copy)."""
 
+    def _sync(self) -> None:
+        """Wait for queued device work (GPU implementations override this), so that a
+        step's time includes it."""
+
     # -- the shared iteration ---------------------------------------------------------
 
     def predict(self) -> np.ndarray:
@@ -183,6 +187,7 @@ class Trainer(abc.ABC):
         G = gram_from_counts(self._XXt, counts, self.problem.m)
         sol = solve_gram(G, r, fired > 0)
         upd = self._update(sol.g)
+        self._sync()
         seconds = time.perf_counter() - t0
         self._totals.update(upd.work)
         info = StepInfo(

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
+from impls.cupy_band import ArrayBandTrainer
 from impls.dense import DenseTrainer
 from sublin_bench import Problem, ProblemSpec, make_problem, registry
 from sublin_bench.cli import VERIFY_GRID
@@ -18,6 +19,9 @@ from sublin_bench.conformance import AGREE, DISAGREE, compare
 
 from .helpers import custom_problem
 
+# "array-band" is the GPU implementation's algorithm run with numpy, so that every line of
+# it is checked here on machines without a GPU (impls/cupy_band.py)
+registry.register("array-band", ArrayBandTrainer)
 IMPLS = [name for name in registry.names() if name != "dense"]
 STEPS = 4
 
