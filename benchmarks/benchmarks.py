@@ -66,34 +66,31 @@ class Step(_Trained):
             self.trainer.step()
 
 
-class Build:
-    """Index build time (reported separately from the iterations)."""
+class _OnProblem:
+    """Shared setup: the problem only (the timed call builds the trainer)."""
 
     params = _PARAMS
     param_names = _NAMES
     timeout = 900
-    number = 1
-    repeat = (3, 5, 60.0)
-    warmup_time = 0.0
 
     def setup(self, impl, m, alpha):
         _require(impl)
         self.problem = _problem(m, alpha)
+
+
+class Build(_OnProblem):
+    """Index build time (reported separately from the iterations)."""
+
+    number = 1
+    repeat = (3, 5, 60.0)
+    warmup_time = 0.0
 
     def time_build(self, impl, m, alpha):
         registry.create(impl, self.problem)
 
 
-class Memory:
+class Memory(_OnProblem):
     """Peak memory of building and training T steps."""
-
-    params = _PARAMS
-    param_names = _NAMES
-    timeout = 900
-
-    def setup(self, impl, m, alpha):
-        _require(impl)
-        self.problem = _problem(m, alpha)
 
     def peakmem_build_and_step(self, impl, m, alpha):
         registry.create(impl, self.problem).run(ASV_STEPS)

@@ -56,6 +56,18 @@ def default_margin(b: float) -> float:
     return 0.5 if b <= 1.0 else 0.5 / b
 
 
+def resolve_margin(margin, b: float) -> float:
+    """The margin to use: ``margin`` validated, or :func:`default_margin` of ``b``."""
+    D = default_margin(b) if margin is None else margin
+    try:
+        D = float(D)
+    except (TypeError, ValueError):
+        raise ConfigError(f"margin must be a positive number, got {margin!r}.") from None
+    if not (math.isfinite(D) and D > 0):
+        raise ConfigError(f"margin must be a finite number > 0, got {margin!r}.")
+    return D
+
+
 @numba.njit(cache=True)
 def drift_check(W, anchor, U, D, u):
     """For each moved row, whether its drift ``||w_r - wbar_r||`` reached the re-anchoring
@@ -138,14 +150,7 @@ class BandTrainer(SparseTrainer):
     name = "band"
 
     def __init__(self, problem, *, step_size=1.0, margin=None):
-        D = default_margin(problem.b) if margin is None else margin
-        try:
-            D = float(D)
-        except (TypeError, ValueError):
-            raise ConfigError(f"margin must be a positive number, got {margin!r}.") from None
-        if not (math.isfinite(D) and D > 0):
-            raise ConfigError(f"margin must be a finite number > 0, got {margin!r}.")
-        self.margin = D
+        self.margin = resolve_margin(margin, problem.b)
         super().__init__(problem, step_size=step_size)
 
     @classmethod

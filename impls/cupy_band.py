@@ -25,9 +25,8 @@ import time
 import numpy as np
 
 from impls._gpu import check_device_fits, cupy_status, require_cupy
-from impls.band import _DRIFT_SAFETY, default_margin
+from impls.band import _DRIFT_SAFETY, resolve_margin
 from impls.dense import block_rows
-from sublin_bench.errors import ConfigError
 from sublin_bench.interface import Trainer, UpdateResult
 
 
@@ -40,14 +39,7 @@ class ArrayBandTrainer(Trainer):
 
     def __init__(self, problem, *, step_size=1.0, margin=None):
         super().__init__(problem, step_size=step_size)
-        D = default_margin(problem.b) if margin is None else margin
-        try:
-            D = float(D)
-        except (TypeError, ValueError):
-            raise ConfigError(f"margin must be a positive number, got {margin!r}.") from None
-        if not (math.isfinite(D) and D > 0):
-            raise ConfigError(f"margin must be a finite number > 0, got {margin!r}.")
-        self.margin = D
+        D = self.margin = resolve_margin(margin, problem.b)
         xp = self.xp
         spec = problem.spec
         self._m, self._n, self._d = spec.m, spec.n, spec.d
