@@ -2,18 +2,22 @@
 
 Layout (pynndescent style: plain arrays, no jitclass)
 -----------------------------------------------------
-* ``keys`` (m, n) float32: leaf key of neuron r in input i's tree, an upper bound of
-  ``<w_r, x_i>`` (rounded up, see below);
-* ``heap`` (n, 2B) float32: row i holds the internal nodes of input i's tree, so a
-  query walks one contiguous array and two siblings share a cache line. Node 1 is the
-  root, node k has children 2k and 2k+1; node ``B + j`` holds the maximum key of leaf
-  block j (rows ``jL .. jL+L-1``). ``B`` is the power of two at or above ``ceil(m / L)``.
-  The leaf keys stay neuron-major, so refreshing a moved neuron in all n trees writes
-  one row.
+* ``keys`` (nb, n, L) float32: the leaf key of neuron r in input i's tree, an upper
+  bound of ``<w_r, x_i>`` (rounded up, see below), at ``[r // L, i, r % L]``: neurons in
+  leaf blocks of L, each block stored input-major, so the query scans one contiguous run
+  per hot block and a refresh writes n short strides within one block;
+* ``heap`` (n, 2B) float32: row i holds the internal nodes of input i's F-ary tree
+  (fan-out F = 8 by default), so a query walks one contiguous array and the F children
+  of a node share a cache line. Node 1 is the root, node k has children
+  ``F k .. F k + F - 1`` and parent ``k // F``; node ``B + j`` holds the maximum key of
+  leaf block j (rows ``jL .. jL+L-1``). ``B`` is the power of F at or above
+  ``ceil(m / L)``; level l occupies ``[F^l, 2 F^l)`` and the gaps between levels stay
+  -inf. With the default leaf size (16 to 64) the heap has about m / L leaves and stays
+  in cache.
 
 Query (``S_i``): descend from the root only into nodes whose key exceeds ``b``; in a block
 that does, evaluate ``<w_r, x_i>`` exactly (d flops) for the rows whose key exceeds ``b``.
-``O(k_i log m + k_i d)`` per input.
+``O(k_i F log_F m + k_i d)`` per input.
 
 Update: when the rows ``U`` of W move, their keys change in every input's tree by
 ``coef a_r sum_j g_j <x_j, x_i>``, computed from ``X X^T`` (precomputed once) in
@@ -32,8 +36,8 @@ up. So the pruning never drops a neuron whose exact check would fire; keys may d
 above the value by a few float32 ulps over many steps, which only adds candidates. The
 query compares float32 keys with ``b`` rounded down.
 
-Memory: ``4 m n`` bytes of keys, about ``8 m n / L`` of internal nodes, the weights, and
-``8 m`` of row norms. ``L = 8`` by default.
+Memory: ``4 m n`` bytes of keys, ``8 B n`` of heap (``B`` between ``m / L`` and
+``2 m / L`` with the default leaf size), the weights, and ``8 m`` of row norms.
 """
 
 from __future__ import annotations
@@ -46,30 +50,37 @@ from impls._sparse import SparseTrainer, dot_slack, round_up_f32
 from impls.dense import block_rows
 
 NEG_INF32 = np.float32(-np.inf)
-_STACK = 128  # DFS stack entries; the depth is log2(B) + 2 <= 66
+_STACK = 1024  # DFS stack entries: at most (F - 1) per level plus one, F <= 16, <= 63 levels
 
 
 @numba.njit(cache=True)
-def build_heap(keys, L, heap, B):
-    """Fill ``heap`` (n, 2B) from the leaf ``keys`` (m, n). ``O(m n)``."""
-    m, n = keys.shape
-    nb = (m + L - 1) // L
-    for j in range(B):
+def build_heap(keys, F, heap, B):
+    """Fill ``heap`` (n, 2B) from the blocked leaf ``keys`` (nb, n, L); ``O(m n)``.
+    Entries that are not nodes of the F-ary layout (the gaps between levels) stay -inf."""
+    nb, n, L = keys.shape
+    heap[:, :] = NEG_INF32
+    for j in range(nb):
         node = B + j
         for c in range(n):
-            heap[c, node] = NEG_INF32
-        if j < nb:
-            for r in range(j * L, min(m, (j + 1) * L)):
-                for c in range(n):
-                    if keys[r, c] > heap[c, node]:
-                        heap[c, node] = keys[r, c]
-    for c in range(n):
-        for k in range(B - 1, 0, -1):
-            heap[c, k] = max(heap[c, 2 * k], heap[c, 2 * k + 1])
+            v = NEG_INF32
+            for s in range(L):
+                if keys[j, c, s] > v:
+                    v = keys[j, c, s]
+            heap[c, node] = v
+    lo = B
+    while lo > 1:
+        lo //= F
+        for c in range(n):
+            for k in range(lo, 2 * lo):
+                v = NEG_INF32
+                for q in range(F * k, F * k + F):
+                    if heap[c, q] > v:
+                        v = heap[c, q]
+                heap[c, k] = v
 
 
 @numba.njit(cache=True)
-def refresh_keys(keys, heap, B, L, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coef, u):
+def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coef, u):
     """Move the leaf keys of the rows ``U`` in every input's tree and repair the heap.
 
     The change of ``<w_r, x_i>`` is ``coef a_r sum_{j in inputs(r)} g_j <x_j, x_i>``, read
@@ -82,10 +93,11 @@ def refresh_keys(keys, heap, B, L, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
     Keys at or below ``bq`` need not be bounded by their ancestors. So a key that rises
     above ``bq`` is pushed up while it exceeds its ancestors; a key that falls from above
     ``bq`` triggers an exact recomputation up its path (stopping where nothing changes);
-    a key that stays at or below ``bq`` costs only its own write. Returns the number of
-    node writes.
+    a key that stays at or below ``bq`` costs only its own write, and one at or below
+    ``bq`` whose value falls is left as it is (still an upper bound). Returns the number
+    of node writes.
     """
-    m, n = keys.shape
+    nb, n, L = keys.shape
     d = W.shape[1]
     u64 = 2.0**-53
     dz = np.empty(n)
@@ -111,43 +123,47 @@ def refresh_keys(keys, heap, B, L, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
         rownorm[r] = nrm
         slack = u * ((d + 3) * nrm + abs(s) * gabs * (2 * cnt + d + 6))
         blk = r // L
+        slot = r - blk * L
         leaf = B + blk
         for c in range(n):
-            old = keys[r, c]
-            old64 = np.float64(old)
+            old = keys[blk, c, slot]
             sdz = s * dz[c]
+            if sdz <= 0.0 and old <= bq:
+                continue  # the old key still bounds the value and the query ignores it
+            old64 = np.float64(old)
             v = old64 + sdz + slack
             v += 4 * u64 * (abs(old64) + abs(sdz) + slack)
             k = np.float32(v)
             if np.float64(k) < v:  # nudge up: >= v, at most one float32 ulp above
                 k = np.float32(v + abs(v) * 2.0**-22 + 1e-300)
-            keys[r, c] = k
+            keys[blk, c, slot] = k
             if k > bq and k > old:
                 p = leaf
                 while p >= 1 and heap[c, p] < k:
                     heap[c, p] = k
                     writes += 1
-                    p >>= 1
+                    p //= F
             elif k < old and old > bq:
                 mx = NEG_INF32
-                for rr in range(blk * L, min(m, (blk + 1) * L)):
-                    if keys[rr, c] > mx:
-                        mx = keys[rr, c]
+                for q in range(L):
+                    if keys[blk, c, q] > mx:
+                        mx = keys[blk, c, q]
                 p = leaf
                 while heap[c, p] != mx:
                     heap[c, p] = mx
                     writes += 1
                     if p == 1:
                         break
-                    sib = heap[c, p ^ 1]
-                    if sib > mx:
-                        mx = sib
-                    p >>= 1
+                    p //= F
+                    mx = NEG_INF32
+                    for q in range(F * p, F * p + F):
+                        if heap[c, q] > mx:
+                            mx = heap[c, q]
     return writes
 
 
 @numba.njit(cache=True)
-def query_all(heap, B, keys, L, W, X, b, bq, out_idx, out_z, counts, visited, cands):
+def query_all(heap, B, keys, F, W, X, b, bq, out_idx, out_z, counts, visited, cands):
     """Report ``S_i = {r : <w_r, x_i> > b}`` for every input, sorted, with the values,
     into row i of ``out_idx`` / ``out_z``.
 
@@ -157,7 +173,7 @@ def query_all(heap, B, keys, L, W, X, b, bq, out_idx, out_z, counts, visited, ca
     ``prange`` over inputs gained nothing on two cores and lost much when BLAS threads
     from a neighbouring dense run were still spinning.
     """
-    m, n = keys.shape
+    nb, n, L = keys.shape
     d = W.shape[1]
     cap = out_idx.shape[1]
     stack = np.empty(_STACK, dtype=np.int64)
@@ -173,18 +189,17 @@ def query_all(heap, B, keys, L, W, X, b, bq, out_idx, out_z, counts, visited, ca
                 sp -= 1
                 k = stack[sp]
                 if k < B:
-                    vis += 2
-                    if heap[i, 2 * k + 1] > bq:
-                        stack[sp] = 2 * k + 1
-                        sp += 1
-                    if heap[i, 2 * k] > bq:
-                        stack[sp] = 2 * k
-                        sp += 1
+                    vis += F
+                    for q in range(F * k + F - 1, F * k - 1, -1):  # right to left: sorted output
+                        if heap[i, q] > bq:
+                            stack[sp] = q
+                            sp += 1
                 else:
                     j = k - B
-                    for r in range(j * L, min(m, (j + 1) * L)):
+                    for q in range(L):
                         vis += 1
-                        if keys[r, i] > bq:
+                        if keys[j, i, q] > bq:
+                            r = j * L + q
                             cnd += 1
                             z = 0.0
                             for c in range(d):
@@ -211,35 +226,64 @@ class TreeTrainer(SparseTrainer):
 
     Parameters
     ----------
-    leaf_size : int
-        Neurons per leaf block ``L`` (a power of two; default 8).
+    leaf_size : int, optional
+        Neurons per leaf block ``L`` (a power of two); default :meth:`default_leaf_size`.
+    fanout : {2, 4, 8, 16}
+        Children per internal node ``F`` (default 8: the F children of a node are
+        contiguous, 32 bytes, so a level costs one cache line and there are
+        ``log_8`` rather than ``log_2`` levels).
     """
 
     name = "tree"
 
-    def __init__(self, problem, *, step_size=1.0, leaf_size=8):
+    def __init__(self, problem, *, step_size=1.0, leaf_size=None, fanout=8):
+        F = int(fanout)
+        if F not in (2, 4, 8, 16):
+            from sublin_bench.errors import ConfigError
+
+            raise ConfigError(f"fanout must be 2, 4, 8 or 16, got {fanout!r}.")
+        if leaf_size is None:
+            leaf_size = self.default_leaf_size(problem.m, F)
         L = int(leaf_size)
         if L < 1 or L & (L - 1):
             from sublin_bench.errors import ConfigError
 
             raise ConfigError(f"leaf_size must be a power of two >= 1, got {leaf_size!r}.")
-        self._L = L
+        self._L, self._F = L, F
         super().__init__(problem, step_size=step_size)
 
     @staticmethod
-    def _heap_leaves(m: int, L: int) -> int:
+    def _heap_leaves(m: int, L: int, F: int = 8) -> int:
+        """``B``: the power of F at or above the number of leaf blocks ``ceil(m / L)``."""
         nb = -(-m // L)
-        return 1 << max(0, (nb - 1).bit_length())
+        B = 1
+        while B < nb:
+            B *= F
+        return B
 
     @classmethod
-    def memory_estimate(cls, spec, leaf_size=8) -> int:
-        B = cls._heap_leaves(spec.m, leaf_size)
+    def default_leaf_size(cls, m: int, F: int = 8) -> int:
+        """The leaf size in {16, 32, 64} whose F-ary heap wastes the fewest leaves (ties:
+        the smaller). A block's keys for one input are contiguous, so scanning 16 to 64
+        of them costs one to four cache lines, while the heap shrinks to ``m / L`` leaves
+        and stays in cache."""
+        return min((16, 32, 64), key=lambda L: (cls._heap_leaves(m, L, F) / -(-m // L), L))
+
+    def keys_matrix(self) -> np.ndarray:
+        """The leaf keys as an (m, n) array (for inspection and tests)."""
+        nb, n, L = self._keys.shape
+        return self._keys.transpose(0, 2, 1).reshape(nb * L, n)[: self.problem.m]
+
+    @classmethod
+    def memory_estimate(cls, spec, leaf_size=None, fanout=8) -> int:
+        L = leaf_size or cls.default_leaf_size(spec.m, fanout)
+        B = cls._heap_leaves(spec.m, L, fanout)
         m, n, d = spec.m, spec.n, spec.d
         fired_guess = 2 * n * spec.m * float(ndtr(-spec.threshold)) + 64 * n  # result rows
-        return (
+        return int(
             m * d * spec.itemsize  # W
-            + 4 * m * n  # leaf keys
-            + 8 * B * n  # internal nodes (n x 2B float32)
+            + 4 * (m + L) * n  # leaf keys, blocked
+            + 8 * B * n  # heap (n x 2B float32)
             + 8 * m  # row norms
             + block_rows(spec) * (d + 2 * n) * 8  # build block
             + fired_guess * 16
@@ -253,17 +297,24 @@ class TreeTrainer(SparseTrainer):
         spec = self.problem.spec
         m, n = spec.m, spec.n
         L = self._L
-        self._B = self._heap_leaves(m, L)
-        self._keys = np.empty((m, n), dtype=np.float32)
+        self._B = self._heap_leaves(m, L, self._F)
+        nb = -(-m // L)
+        # keys blocked as (block, input, slot): a block's keys for one input are contiguous
+        self._keys = np.full((nb, n, L), NEG_INF32, dtype=np.float32)
         self._rownorm = np.empty(m, dtype=np.float64)
-        rows = block_rows(spec)
+        rows = max(L, block_rows(spec) // L * L)
         for s in range(0, m, rows):
             e = min(m, s + rows)
             Wb = self._W[s:e]
             self._rownorm[s:e] = np.linalg.norm(Wb.astype(np.float64), axis=1)
-            self._keys[s:e] = self._keys_for(Wb @ self._XT, self._rownorm[s:e])
+            K = self._keys_for(Wb @ self._XT, self._rownorm[s:e])
+            full = (e - s) // L * L
+            j0 = s // L
+            self._keys[j0 : j0 + full // L] = K[:full].reshape(-1, L, n).transpose(0, 2, 1)
+            if full < e - s:  # the last, partial block
+                self._keys[j0 + full // L, :, : e - s - full] = K[full:].T
         self._heap = np.empty((n, 2 * self._B), dtype=np.float32)
-        build_heap(self._keys, L, self._heap, self._B)
+        build_heap(self._keys, self._F, self._heap, self._B)
         self._bq = _b_down(self.problem.b)
         # per-input result rows sized for twice the expected |S_i|, grown on demand
         cap = int(2 * m * float(ndtr(-self.problem.b))) + 64
@@ -280,7 +331,7 @@ class TreeTrainer(SparseTrainer):
         cands = np.empty(n, dtype=np.int64)
         while True:
             query_all(
-                self._heap, self._B, self._keys, self._L, self._W, self._X,
+                self._heap, self._B, self._keys, self._F, self._W, self._X,
                 float(self.problem.b), self._bq, self._out_idx, self._out_z, counts, visited, cands,
             )
             if counts.min() >= 0:
@@ -300,7 +351,7 @@ class TreeTrainer(SparseTrainer):
         U = self._U
         u = float(np.finfo(self.problem.dtype).eps) / 2
         writes = refresh_keys(
-            self._keys, self._heap, self._B, self._L, self._bq, self._rownorm, self._W,
+            self._keys, self._heap, self._B, self._F, self._bq, self._rownorm, self._W,
             U, self._uptr, self._uinp, g, self._XXt, self._a64, coef, u,
         )
         ptr, idx, z, work = self._query()

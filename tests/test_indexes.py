@@ -31,11 +31,15 @@ class IndexMachine(RuleBasedStateMachine):
         b=st.floats(0.0, 2.0),
         seed=st.integers(0, 1000),
         dtype=st.sampled_from(["float64", "float32"]),
-        options=st.sampled_from([{}, {"leaf_size": 1}, {"leaf_size": 4}, {"margin": 0.05}, {"margin": 1.0}]),
+        options=st.sampled_from([
+            {}, {"leaf_size": 1}, {"leaf_size": 4, "fanout": 2}, {"fanout": 16}, {"leaf_size": 2, "fanout": 4},
+            {"margin": 0.05}, {"margin": 1.0},
+        ]),
     )
     def build(self, m, n, d, b, seed, dtype, options):
         rng = np.random.default_rng(seed)
-        options = {k: v for k, v in options.items() if (k == "leaf_size") == (self.cls is TreeTrainer)}
+        tree_opts = ("leaf_size", "fanout")
+        options = {k: v for k, v in options.items() if (k in tree_opts) == (self.cls is TreeTrainer)}
         X = rng.standard_normal((n, d))
         W = rng.standard_normal((m, d))
         a = np.where(rng.random(m) < 0.5, -1, 1)
@@ -80,18 +84,31 @@ class TreeMachine(IndexMachine):
     def keys_bound_values_and_heap_is_max(self):
         t = self.t
         Z, _ = brute_force(t._W, t._X, t.problem.b)
-        assert np.all(t._keys.astype(np.float64) >= Z - 1e-12 * (1 + np.abs(Z)))
-        B, L, m, bq = t._B, t._L, t.problem.m, t._bq
+        keys = t.keys_matrix()
+        assert np.all(keys.astype(np.float64) >= Z - 1e-12 * (1 + np.abs(Z)))
+        B, L, F, m, bq = t._B, t._L, t._F, t.problem.m, t._bq
         # the query's invariant: a node equals the largest key below it wherever that key
         # or the node exceeds b (rounded down); keys below b are unconstrained
         top = np.full((2 * B, t.problem.n), -np.inf, dtype=np.float32)
-        for j in range(min(B, -(-m // L))):
-            top[B + j] = t._keys[j * L : (j + 1) * L].max(axis=0)
-        for k in range(B - 1, 0, -1):
-            top[k] = np.maximum(top[2 * k], top[2 * k + 1])
+        for j in range(-(-m // L)):
+            top[B + j] = keys[j * L : (j + 1) * L].max(axis=0)
+        lo = B
+        while lo > 1:
+            lo //= F
+            for k in range(lo, 2 * lo):
+                top[k] = top[F * k : F * k + F].max(axis=0)
+        nodes = [k for k in range(1, 2 * B) if k >= B or any(lv <= k < 2 * lv for lv in _levels(B, F))]
         heap = t._heap.T  # (2B, n) like top
-        live = (top[1:] > bq) | (heap[1:] > bq)
-        assert np.array_equal(heap[1:][live], top[1:][live])
+        live = (top[nodes] > bq) | (heap[nodes] > bq)
+        assert np.array_equal(heap[nodes][live], top[nodes][live])
+
+
+def _levels(B, F):
+    lv, out = 1, []
+    while lv < B:
+        out.append(lv)
+        lv *= F
+    return out
 
 
 class BandMachine(IndexMachine):
@@ -164,3 +181,19 @@ def test_tree_rejects_bad_leaf_size(bad):
 
     with pytest.raises(ConfigError, match="leaf_size"):
         TreeTrainer(make_problem(ProblemSpec(m=16, n=2, d=2, alpha=0.3)), leaf_size=bad)
+
+
+@pytest.mark.parametrize("bad", [1, 3, 32])
+def test_tree_rejects_bad_fanout(bad):
+    from sublin_bench import ConfigError
+
+    with pytest.raises(ConfigError, match="fanout"):
+        TreeTrainer(make_problem(ProblemSpec(m=16, n=2, d=2, alpha=0.3)), fanout=bad)
+
+
+@pytest.mark.parametrize("m", [1, 7, 2**10, 2**16 + 3, 2**20, 2**22])
+def test_default_leaf_size_keeps_the_heap_small(m):
+    L = TreeTrainer.default_leaf_size(m)
+    B = TreeTrainer._heap_leaves(m, L)
+    assert L in (16, 32, 64) and B >= -(-m // L)
+    assert B <= 2 * -(-m // L)
