@@ -6,8 +6,9 @@ section 5). Points are appended to ``results.jsonl`` as they finish, one JSON ob
 line; a re-run with the same directory skips every point already there, so an
 interrupted sweep resumes without losing or repeating anything.
 
-Implementations are interleaved at every (alpha, m, repeat), so that they are measured
-side by side under the same machine conditions.
+Implementations are interleaved at every (alpha, m, repeat), in an order rotated from
+repeat to repeat, so that they are measured side by side under the same machine
+conditions and none always follows the same neighbour.
 """
 
 from __future__ import annotations
@@ -150,13 +151,20 @@ def machine_info() -> dict:
 
 
 def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
-    """(impl, alpha, m, repeat) in measuring order."""
+    """(impl, alpha, m, repeat) in measuring order.
+
+    At every (alpha, m) the implementations are interleaved repeat by repeat, and their
+    order is rotated from one repeat to the next: whatever runs right before a point
+    (a dense pass that evicts the caches, say) then falls on every implementation alike
+    instead of always on the same one.
+    """
+    k = len(cfg.impls)
     return [
-        (impl, alpha, m, rep)
+        (cfg.impls[(j + rep) % k], alpha, m, rep)
         for alpha in cfg.alphas
         for m in cfg.ms
         for rep in range(cfg.repeats)
-        for impl in cfg.impls
+        for j in range(k)
     ]
 
 

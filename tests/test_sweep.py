@@ -163,3 +163,11 @@ def test_asv_quick_run_and_report_from_asv(tmp_path):
     assert r.exit_code == 0, r.output
     text = (out / "report.md").read_text()
     assert "| 0.5 | tree |" in text and (out / "scaling.png").exists()
+
+
+def test_order_is_interleaved_and_rotated():
+    cfg = tiny(impls=["dense", "tree", "band"], alphas=[0.5], m_min=2**8, m_max=2**8, repeats=3)
+    order = [p[0] for p in planned_points(cfg)]
+    assert order == ["dense", "tree", "band", "tree", "band", "dense", "band", "dense", "tree"]
+    firsts = {order[3 * r] for r in range(3)}
+    assert firsts == {"dense", "tree", "band"}
