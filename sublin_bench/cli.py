@@ -60,6 +60,7 @@ def cli():
     \b
     Main job:     sublin-bench scale          (cost exponent in m, plots, report)
     Correctness:  sublin-bench verify         (every implementation against dense)
+    The papers:   sublin-bench proofs --quick (their statements, checked numerically)
     One run:      sublin-bench run --impl tree --m 2**18
     """
 
@@ -244,6 +245,8 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
             m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=d, steps=steps, repeats=repeats,
             seed=seed, dtype=dtype,
         )
+        for name in cfg.impls:
+            registry.get(name)  # unknown names fail before anything is printed or run
         console.print(f"sweep of {', '.join(cfg.impls)} over m = {cfg.ms[0]}..{cfg.ms[-1]}, "
                       f"alpha = {', '.join(f'{a:g}' for a in cfg.alphas)}; results in {out}/")
         records = run_sweep(cfg, out, progress=not no_progress, console=console)

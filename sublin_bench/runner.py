@@ -7,7 +7,7 @@ import time
 
 from . import registry
 from .interface import StepInfo, Trainer
-from .memory import check_fits, format_bytes
+from .memory import check_fits
 from .problem import ProblemSpec, make_problem
 
 __all__ = ["build_trainer", "time_steps", "check_memory"]
@@ -17,7 +17,7 @@ def check_memory(name: str, spec: ProblemSpec, available: int | None = None) -> 
     """Refuse (``MemoryBudgetError``) before allocating if problem plus trainer would not
     fit; return the estimate in bytes otherwise."""
     est = registry.memory_estimate(name, spec)
-    check_fits(est, f"{name!r} on {spec.describe()} (problem + trainer, {format_bytes(est)})", available)
+    check_fits(est, f"{name!r} on {spec.describe()} (problem and trainer)", available)
     return est
 
 
