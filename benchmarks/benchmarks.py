@@ -41,8 +41,8 @@ def _per_step_timer():
     return time.perf_counter() / ASV_STEPS
 
 
-class _Trained:
-    """Shared setup: a freshly built trainer for every sample."""
+class _OnProblem:
+    """Shared setup: the problem only (a timed call that builds the trainer uses this)."""
 
     params = _PARAMS
     param_names = _NAMES
@@ -50,7 +50,15 @@ class _Trained:
 
     def setup(self, impl, m, alpha):
         _require(impl)
-        self.trainer = registry.create(impl, _problem(m, alpha))
+        self.problem = _problem(m, alpha)
+
+
+class _Trained(_OnProblem):
+    """Shared setup: a freshly built trainer for every sample."""
+
+    def setup(self, impl, m, alpha):
+        super().setup(impl, m, alpha)
+        self.trainer = registry.create(impl, self.problem)
 
 
 class Step(_Trained):
@@ -64,18 +72,6 @@ class Step(_Trained):
     def time_step(self, impl, m, alpha):
         for _ in range(ASV_STEPS):
             self.trainer.step()
-
-
-class _OnProblem:
-    """Shared setup: the problem only (the timed call builds the trainer)."""
-
-    params = _PARAMS
-    param_names = _NAMES
-    timeout = 900
-
-    def setup(self, impl, m, alpha):
-        _require(impl)
-        self.problem = _problem(m, alpha)
 
 
 class Build(_OnProblem):
