@@ -43,7 +43,7 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from impls._sparse import SparseTrainer, dot_slack
+from impls._sparse import SparseTrainer
 from impls.dense import block_rows
 from sublin_bench.errors import ConfigError
 

@@ -19,7 +19,7 @@ from . import (
     sparsity_training,
     width,
 )
-from .common import FAILS, FULL, HOLDS, NA, QUICK, CheckResult, Sizes, trajectory
+from .common import FAILS, FULL, HOLDS, NA, QUICK, CheckResult, Sizes
 
 #: In the order of the statements (issue numbering 1..9).
 CHECKS = [

@@ -159,8 +159,9 @@ def fit_exponent(ms, values_per_m) -> tuple[float, float, float]:
     return fit.slope, fit.t_low, fit.t_high
 
 
-def converged(traj: Trajectory, rel: float = 1e-10) -> int:
-    """Index of the first state whose residual is at rounding level (or steps+1)."""
-    r0 = traj.residual[0]
-    idx = np.flatnonzero(traj.residual <= rel * max(r0, 1e-300))
-    return int(idx[0]) if idx.size else traj.residual.size
+def converged(residual: np.ndarray, rel: float = 1e-10) -> int:
+    """Index of the first state whose residual is at rounding level (``rel`` times the
+    first), or the number of states if none is."""
+    residual = np.asarray(residual)
+    idx = np.flatnonzero(residual <= rel * max(residual[0], 1e-300))
+    return int(idx[0]) if idx.size else residual.size

@@ -11,7 +11,7 @@ SOURCE = "arXiv 2208.04508 and arXiv 2006.11648, convergence theorem (linear rat
 
 
 def verdict(residual: np.ndarray) -> tuple[str, float, str, list]:
-    stop = converged_index(residual)
+    stop = min(converged(residual) + 1, residual.size)
     ratios = (residual[1:stop] / residual[: stop - 1]).tolist() if stop > 1 else []
     if not ratios:
         return NA, None, "the residual is at rounding level from the start", ratios
@@ -19,11 +19,6 @@ def verdict(residual: np.ndarray) -> tuple[str, float, str, list]:
     ok = worst <= 0.5
     return (HOLDS if ok else FAILS), 0.5 - worst, (
         f"largest ratio {worst:.3e} over {len(ratios)} steps before the residual reached rounding level"), ratios
-
-
-def converged_index(residual: np.ndarray, rel: float = 1e-10) -> int:
-    idx = np.flatnonzero(residual <= rel * max(residual[0], 1e-300))
-    return int(idx[0]) + 1 if idx.size else residual.size
 
 
 def check(impl: str = "band", alpha: float = 0.24, sizes=QUICK) -> CheckResult:

@@ -3,7 +3,7 @@ reported fired sets equal brute force (Hypothesis stateful testing)."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
