@@ -210,7 +210,8 @@ def verify(impls, steps, seed):
 @click.option("--alpha", "alphas", type=float, multiple=True, help="Sparsity exponent(s) [default: 0.24 and 0.5].")
 @click.option("--m-min", type=SIZE, default="2**12", show_default=True, help="Smallest width.")
 @click.option("--m-max", type=SIZE, default="2**20", show_default=True, help="Largest width.")
-@click.option("--factor", type=click.IntRange(min=2), default=2, show_default=True, help="Grid ratio.")
+@click.option("--factor", type=click.FloatRange(min=1.1), default=2.0, show_default=True,
+              help="Grid ratio (e.g. 2, or 1.4142 for two points per doubling).")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True)
 @click.option("--d", "d", type=SIZE, default=32, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="T steps timed per point.")

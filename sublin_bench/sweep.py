@@ -40,7 +40,7 @@ class SweepConfig:
     alphas: list = field(default_factory=lambda: [0.24, 0.5])
     m_min: int = 2**12
     m_max: int = 2**20
-    m_factor: int = 2
+    m_factor: float = 2.0
     n: int = 32
     d: int = 32
     steps: int = 3
@@ -55,8 +55,8 @@ class SweepConfig:
             raise ConfigError("choose at least one alpha (--alpha).")
         for a in self.alphas:
             ProblemSpec(m=2, n=1, d=1, alpha=a)  # validates alpha
-        if self.m_factor < 2:
-            raise ConfigError(f"the grid factor must be an integer >= 2, got {self.m_factor}.")
+        if not (float(self.m_factor) >= 1.1):
+            raise ConfigError(f"the grid factor must be a number >= 1.1, got {self.m_factor}.")
         if not (1 <= self.m_min <= self.m_max):
             raise ConfigError(f"need 1 <= m_min <= m_max, got m_min={self.m_min}, m_max={self.m_max}.")
         if self.steps < 1 or self.repeats < 1:
@@ -65,11 +65,15 @@ class SweepConfig:
 
     @property
     def ms(self) -> list[int]:
-        out, m = [], self.m_min
-        while m <= self.m_max:
-            out.append(m)
-            m *= self.m_factor
-        return out
+        """``m_min * factor^k`` rounded to integers, up to ``m_max``."""
+        out, k = [], 0
+        while True:
+            m = int(round(self.m_min * float(self.m_factor) ** k))
+            if m > self.m_max * (1 + 1e-9):
+                return out
+            if not out or m > out[-1]:
+                out.append(m)
+            k += 1
 
     def spec(self, m: int, alpha: float) -> ProblemSpec:
         return ProblemSpec(m=m, n=self.n, d=self.d, alpha=alpha, seed=self.seed, dtype=self.dtype)

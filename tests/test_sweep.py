@@ -170,3 +170,10 @@ def test_order_is_interleaved_and_rotated():
     assert order == ["dense", "tree", "band", "tree", "band", "dense", "band", "dense", "tree"]
     firsts = {order[3 * r] for r in range(3)}
     assert firsts == {"dense", "tree", "band"}
+
+
+def test_fractional_grid_factor():
+    cfg = tiny(m_min=2**10, m_max=2**12, m_factor=2**0.5)
+    assert cfg.ms == [1024, 1448, 2048, 2896, 4096]
+    with pytest.raises(Exception, match="grid factor"):
+        tiny(m_factor=1.0)
