@@ -132,10 +132,11 @@ def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
                 continue  # the old key still bounds the value and the query ignores it
             old64 = np.float64(old)
             v = old64 + sdz + slack
-            v += 4 * u64 * (abs(old64) + abs(sdz) + slack)
+            # rounding to float32 moves a value by at most 2^-24 of itself, so lifting it
+            # by 2^-22 of itself first keeps the key above v without a branch (at most
+            # two float32 ulps above it); the 4 u64 term covers this sum's own rounding
+            v += 4 * u64 * (abs(old64) + abs(sdz) + slack) + abs(v) * 2.0**-22 + 1e-300
             k = np.float32(v)
-            if np.float64(k) < v:  # nudge up: >= v, at most one float32 ulp above
-                k = np.float32(v + abs(v) * 2.0**-22 + 1e-300)
             keys[blk, c, slot] = k
             if k > bq and k > old:
                 p = leaf
