@@ -127,15 +127,15 @@ def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
         leaf = B + blk
         for c in range(n):
             old = keys[blk, c, slot]
-            sdz = s * dz[c]
-            if sdz <= 0.0 and old <= bq:
-                continue  # the old key still bounds the value and the query ignores it
             old64 = np.float64(old)
+            sdz = s * dz[c]
             v = old64 + sdz + slack
             # rounding to float32 moves a value by at most 2^-24 of itself, so lifting it
             # by 2^-22 of itself first keeps the key above v without a branch (at most
             # two float32 ulps above it); the 4 u64 term covers this sum's own rounding
             v += 4 * u64 * (abs(old64) + abs(sdz) + slack) + abs(v) * 2.0**-22 + 1e-300
+            if v <= old64 and old <= bq:
+                continue  # the old key already bounds the new value, and the query ignores it
             k = np.float32(v)
             keys[blk, c, slot] = k
             if k > bq and k > old:
