@@ -129,14 +129,15 @@ def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
             old = keys[blk, c, slot]
             old64 = np.float64(old)
             sdz = s * dz[c]
+            # v: an upper bound of the new value (the 4 u64 term covers this sum's rounding)
             v = old64 + sdz + slack
-            # rounding to float32 moves a value by at most 2^-24 of itself, so lifting it
-            # by 2^-22 of itself first keeps the key above v without a branch (at most
-            # two float32 ulps above it); the 4 u64 term covers this sum's own rounding
-            v += 4 * u64 * (abs(old64) + abs(sdz) + slack) + abs(v) * 2.0**-22 + 1e-300
+            v += 4 * u64 * (abs(old64) + abs(sdz) + slack)
             if v <= old64 and old <= bq:
                 continue  # the old key already bounds the new value, and the query ignores it
-            k = np.float32(v)
+            # rounding to float32 moves a value by at most 2^-24 of itself, so lifting it
+            # by 2^-22 of itself first keeps the key above v without a branch (at most
+            # two float32 ulps above it)
+            k = np.float32(v + abs(v) * 2.0**-22 + 1e-300)
             keys[blk, c, slot] = k
             if k > bq and k > old:
                 p = leaf
