@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 
 from . import registry
 from .scaling import SlopeFit, fired_count_slope, fit_range, fit_slope, verdict
+from .sweep import m_label
 
 __all__ = ["Analysis", "analyse", "write_report", "plot_scaling"]
 
@@ -101,11 +101,6 @@ def analyse(records: list[dict], config: dict | None = None, machine: dict | Non
     return an
 
 
-def _m_label(m: int) -> str:
-    k = math.log2(m)
-    return f"2^{int(k)}" if k.is_integer() else str(m)
-
-
 def plot_scaling(an: Analysis, path) -> None:
     """``scaling.png``: one log-log panel per alpha, points with quartile bars, fitted
     lines over the fitted range, and the predicted (fired-count) slope for reference."""
@@ -188,7 +183,7 @@ def slope_table(an: Analysis) -> str:
             f"| {row['alpha']:g} | {row['impl']} | {row['slope']:.3f} | [{_fmt(row['t_low'])}, {_fmt(row['t_high'])}] | "
             f"[{row['boot_low']:.3f}, {row['boot_high']:.3f}] | {_fmt(row['fired_slope'])} | "
             f"{_fmt(row['work_slope'])} | {row['nominal']:.2f} | "
-            f"{row['verdict']} | {_m_label(row['m_low'])}..{_m_label(row['m_high'])} ({row['points']} points) |"
+            f"{row['verdict']} | {m_label(row['m_low'])}..{m_label(row['m_high'])} ({row['points']} points) |"
         )
     return "\n".join(lines)
 
@@ -209,7 +204,7 @@ def timing_table(an: Analysis, alpha: float) -> str:
                 continue
             s = an.speedup.get((alpha, impl), {}).get(m)
             cells.append(f"{s:.1f}x" if s is not None else "–")
-        lines.append(f"| {_m_label(m)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {m_label(m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -246,7 +241,7 @@ def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale")
         parts += [f"### alpha = {alpha:g}", "", timing_table(an, alpha), ""]
     if an.skipped:
         parts += ["## Skipped points", ""]
-        parts += [f"- {impl}, alpha={alpha:g}, m={_m_label(m)}: {reason}" for impl, alpha, m, reason in an.skipped]
+        parts += [f"- {impl}, alpha={alpha:g}, m={m_label(m)}: {reason}" for impl, alpha, m, reason in an.skipped]
         parts.append("")
     parts += ["## Configuration", "", "```"]
     parts += [f"{k}: {v}" for k, v in cfg.items()]

@@ -172,6 +172,11 @@ def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
     ]
 
 
+def m_label(m: int) -> str:
+    """``2^k`` for powers of two, the number otherwise."""
+    return f"2^{m.bit_length() - 1}" if m & (m - 1) == 0 else str(m)
+
+
 def _cost_weight(m: int) -> float:
     # progress weights: cost grows roughly with m for the build and for dense steps
     return float(m) + 2.0**14
@@ -209,7 +214,7 @@ def run_sweep(cfg: SweepConfig, directory, *, progress=True, console=None) -> li
         problem_cache: dict = {}
         with (directory / RESULTS).open("a") as out:
             for count, (impl, alpha, m, rep) in enumerate(todo, 1):
-                bar.update(task, description=f"{impl} alpha={alpha:g} m=2^{int(np.log2(m)) if m & (m - 1) == 0 else m}")
+                bar.update(task, description=f"{impl} alpha={alpha:g} m={m_label(m)}")
                 rec = measure_point(cfg, impl, alpha, m, rep, problem_cache)
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
