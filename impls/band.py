@@ -46,6 +46,7 @@ from scipy.special import ndtr
 from impls._sparse import SparseTrainer
 from impls.dense import block_rows
 from sublin_bench.errors import ConfigError
+from sublin_bench.linalg import indptr_from_counts
 
 #: Relative safety on the drift test, covering the rounding of the drift norm itself.
 _DRIFT_SAFETY = 1e-9
@@ -156,8 +157,7 @@ class BandTrainer(SparseTrainer):
     @classmethod
     def memory_estimate(cls, spec, margin=None) -> int:
         b = spec.threshold
-        D = default_margin(b) if margin is None else float(margin)
-        cand = spec.m * spec.n * float(ndtr(D - b))  # expected sum_i |C_i|
+        cand = spec.m * spec.n * float(ndtr(resolve_margin(margin, b) - b))  # expected sum_i |C_i|
         return int(
             2 * spec.m * spec.d * spec.itemsize  # W and anchors
             + spec.m  # moved flags
@@ -183,12 +183,9 @@ class BandTrainer(SparseTrainer):
         order = np.argsort(i, kind="stable")  # blocks are in neuron order already
         self._cidx = r[order].astype(np.int64)
         self._cz = z[order]
-        self._cptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(i, minlength=n), out=self._cptr[1:])
+        self._cptr = indptr_from_counts(np.bincount(i, minlength=n))
         fired = self._cz > b
-        rows_i = np.repeat(np.arange(n), np.diff(self._cptr))
-        fptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows_i[fired], minlength=n), out=fptr[1:])
+        fptr = indptr_from_counts(np.bincount(i[order][fired], minlength=n))
         work = {"build_inner_products": m * n, "candidates": int(self._cidx.size)}
         return fptr, self._cidx[fired], self._cz[fired], work
 

@@ -28,6 +28,7 @@ from impls._gpu import check_device_fits, cupy_status, require_cupy
 from impls.band import _DRIFT_SAFETY, resolve_margin
 from impls.dense import block_rows
 from sublin_bench.interface import Trainer, UpdateResult
+from sublin_bench.linalg import indptr_from_counts
 
 
 class ArrayBandTrainer(Trainer):
@@ -147,10 +148,8 @@ class ArrayBandTrainer(Trainer):
         return UpdateResult(flips=flips, moved=int(U.size), work=work)
 
     def active_sets(self):
-        rows = self._host(self._frow)
-        indptr = np.zeros(self._n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=self._n), out=indptr[1:])
-        return indptr, self._host(self._fidx).astype(np.int64)
+        counts = np.bincount(self._host(self._frow), minlength=self._n)
+        return indptr_from_counts(counts), self._host(self._fidx).astype(np.int64)
 
     def weights(self):
         return self._host(self._W).copy()

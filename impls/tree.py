@@ -48,6 +48,7 @@ from scipy.special import ndtr
 
 from impls._sparse import SparseTrainer, dot_slack, round_up_f32
 from impls.dense import block_rows
+from sublin_bench.linalg import indptr_from_counts
 
 NEG_INF32 = np.float32(-np.inf)
 _STACK = 1024  # DFS stack entries: at most (F - 1) per level plus one, F <= 16, <= 63 levels
@@ -341,8 +342,7 @@ class TreeTrainer(SparseTrainer):
             cap = 2 * self._out_idx.shape[1]
             self._out_idx = np.empty((n, cap), dtype=np.int64)
             self._out_z = np.empty((n, cap), dtype=np.float64)
-        ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=ptr[1:])
+        ptr = indptr_from_counts(counts)
         idx = np.concatenate([self._out_idx[i, : counts[i]] for i in range(n)])
         z = np.concatenate([self._out_z[i, : counts[i]] for i in range(n)])
         work = {"tree_nodes_visited": int(visited.sum()), "candidates_evaluated": int(cands.sum())}

@@ -15,6 +15,7 @@ __all__ = [
     "solve_gram",
     "GramSolve",
     "csr_from_mask",
+    "indptr_from_counts",
 ]
 
 
@@ -110,10 +111,16 @@ def solve_gram(G: np.ndarray, r: np.ndarray, fired: np.ndarray | None = None) ->
     return GramSolve(g, int(keep.sum()), eig_max, float(lam[keep][0]), float(cutoff))
 
 
+def indptr_from_counts(counts) -> np.ndarray:
+    """CSR row pointers (int64, ``len(counts) + 1``) for rows of the given sizes."""
+    counts = np.asarray(counts)
+    indptr = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr
+
+
 def csr_from_mask(mask_T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CSR of the rows of a boolean (n, m) matrix: row i lists the sorted ``r`` with
     ``mask_T[i, r]``. ``O(n m)``; for dense implementations only."""
     rows, cols = np.nonzero(mask_T)
-    indptr = np.zeros(mask_T.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=mask_T.shape[0]), out=indptr[1:])
-    return indptr, cols.astype(np.int64)
+    return indptr_from_counts(np.bincount(rows, minlength=mask_T.shape[0])), cols.astype(np.int64)
