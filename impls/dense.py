@@ -54,6 +54,7 @@ class DenseTrainer(Trainer):
         self._A = xp.empty((spec.m, spec.n), dtype=bool)
         self._a64 = xp.asarray(problem.a.astype(np.float64))
         self._X = xp.asarray(problem.X)
+        self._X64 = self._X.astype(np.float64)
         self._XT = xp.ascontiguousarray(self._X.T)
         self._bt = problem.X.dtype.type(problem.b)
         self._sqrt_m = math.sqrt(spec.m)
@@ -121,7 +122,7 @@ class DenseTrainer(Trainer):
     def _update(self, g):
         eta = self.step_size
         g = self.xp.asarray(g)
-        GX = (g[:, None] * self._X.astype(np.float64)).astype(self._W.dtype)
+        GX = (g[:, None] * self._X64).astype(self._W.dtype)
         scale = ((-eta / self._sqrt_m) * self._a64).astype(self._W.dtype)
         self._f, self._C = self._refresh(GX, scale)
         m, n = self.problem.m, self.problem.n

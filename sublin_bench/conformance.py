@@ -155,7 +155,8 @@ def compare(
         if isinstance(csr, str):
             return fail(csr)
         ref_csr = ref.active_sets()
-        diff = _mask(csr, n, m) ^ _mask(ref_csr, n, m)
+        fired_mask = _mask(ref_csr, n, m)
+        diff = _mask(csr, n, m) ^ fired_mask
         if diff.any():
             ambiguous = np.abs(Z - b) <= SAFETY * dz
             real = diff & ~ambiguous.T
@@ -163,7 +164,7 @@ def compare(
                 i, r = map(int, np.argwhere(real)[0])
                 return fail(
                     f"active set of input {i} differs at neuron {r}: reference z={Z[r, i]:.17g}, "
-                    f"b={b:.17g}, in reference: {bool(_mask(ref_csr, n, m)[i, r])}"
+                    f"b={b:.17g}, in reference: {bool(fired_mask[i, r])}"
                 )
             res.status, res.message = TIE, (
                 f"step {t}: {int(diff.sum())} activation(s) within rounding of the threshold "
@@ -189,7 +190,6 @@ def compare(
         f, f_ref = impl.predict(), ref.predict()
         if f.shape != (n,) or f.dtype != np.float64:
             return fail(f"predict() must return float64 of shape {(n,)}, got {f.dtype} {f.shape}")
-        fired_mask = _mask(ref_csr, n, m)
         s = np.where(fired_mask, np.abs(Z.T - b), 0.0).sum(axis=1) / math.sqrt(m)
         round_z = (d + 2) * u * float(rownorm.max())
         df_round = np.sqrt(fired / m) * round_z + np.sqrt(fired + 2) * u * s
