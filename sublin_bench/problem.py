@@ -241,6 +241,31 @@ class Problem:
     def dtype(self) -> np.dtype:
         return np.dtype(self.spec.dtype)
 
+    def narrowed(self, spec: ProblemSpec) -> Problem:
+        """The problem of ``spec`` cut from this wider one, without drawing anything again.
+
+        The neurons of a width-m problem are the first m of every wider one with the same
+        seed, and the inputs and labels do not depend on m or alpha, so this equals
+        ``make_problem(spec)`` (or ``from_arrays`` on the same data) at the cost of a view.
+        ``spec`` may change ``m`` (down to 1), ``alpha`` and ``b``; not the seed, ``n``,
+        ``d`` or the dtype.
+        """
+        if not isinstance(spec, ProblemSpec):
+            raise ConfigError(f"narrowed expects a ProblemSpec, got {type(spec).__name__}.")
+        mine = self.spec
+        for name in ("seed", "n", "d", "dtype"):
+            if getattr(spec, name) != getattr(mine, name):
+                raise ConfigError(
+                    f"narrowed cannot change {name} ({getattr(mine, name)!r} -> {getattr(spec, name)!r}); "
+                    "build the problem with make_problem instead."
+                )
+        if spec.m > mine.m:
+            raise ConfigError(f"narrowed can only cut neurons: m={spec.m} is wider than this problem's m={mine.m}.")
+        return Problem(
+            X=self.X, y=self.y, W0=self.W0[: spec.m], a=self.a[: spec.m], b=spec.threshold, spec=spec,
+            source=self.source,
+        )
+
     @classmethod
     def from_arrays(
         cls,

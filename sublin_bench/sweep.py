@@ -6,9 +6,11 @@ section 5). Points are appended to ``results.jsonl`` as they finish, one JSON ob
 line; a re-run with the same directory skips every point already there, so an
 interrupted sweep resumes without losing or repeating anything.
 
-Implementations are interleaved at every (alpha, m, repeat), in an order rotated from
-repeat to repeat, so that they are measured side by side under the same machine
-conditions and none always follows the same neighbour.
+Measuring order: the whole grid once per repeat (repeat 0 of every point, then repeat 1,
+...), and at every (alpha, m) the implementations side by side, in an order rotated from
+repeat to repeat. A spell of noise on a shared machine then falls on one repeat of a few
+points, which the median over repeats discards, instead of on every repeat of one point;
+and no implementation always follows the same neighbour.
 """
 
 from __future__ import annotations
@@ -157,17 +159,19 @@ def machine_info() -> dict:
 def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
     """(impl, alpha, m, repeat) in measuring order.
 
-    At every (alpha, m) the implementations are interleaved repeat by repeat, and their
-    order is rotated from one repeat to the next: whatever runs right before a point
-    (a dense pass that evicts the caches, say) then falls on every implementation alike
-    instead of always on the same one.
+    Repeat by repeat over the whole grid, so that the repeats of one point are spread
+    over the run (a burst of load from a neighbour on a shared machine then spoils one
+    repeat of a point, not all of them); at every (alpha, m) the implementations side by
+    side, their order rotated from one repeat to the next: whatever runs right before a
+    point (a dense pass that evicts the caches, say) then falls on every implementation
+    alike instead of always on the same one.
     """
     k = len(cfg.impls)
     return [
         (cfg.impls[(j + rep) % k], alpha, m, rep)
+        for rep in range(cfg.repeats)
         for alpha in cfg.alphas
         for m in cfg.ms
-        for rep in range(cfg.repeats)
         for j in range(k)
     ]
 
@@ -211,7 +215,7 @@ def run_sweep(cfg: SweepConfig, directory, *, progress=True, console=None) -> li
     total = sum(_cost_weight(p[2]) for p in todo)
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
         task = bar.add_task("sweep", total=max(total, 1.0), points=f"0/{len(todo)} points")
-        problem_cache: dict = {}
+        problem_cache: dict = {"base": None}
         with (directory / RESULTS).open("a") as out:
             for count, (impl, alpha, m, rep) in enumerate(todo, 1):
                 bar.update(task, description=f"{impl} alpha={alpha:g} m={m_label(m)}")
@@ -233,6 +237,19 @@ def warm_up(cfg: SweepConfig) -> None:
             registry.create(impl, problem).run(min(cfg.steps, 2))
 
 
+def _problem(spec: ProblemSpec, cache: dict):
+    """The problem of ``spec``, cut from the widest one generated so far (a view: the
+    neurons of a narrower problem are a prefix of a wider one's, see
+    :meth:`Problem.narrowed`), so a sweep that visits the grid once per repeat draws each
+    width's weights once, not once per repeat. One base problem is kept at a time."""
+    base = cache.get("base")
+    if base is None or base.m < spec.m:
+        cache["base"] = None
+        gc.collect()
+        cache["base"] = base = make_problem(spec)
+    return base.narrowed(spec)
+
+
 def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, problem_cache: dict) -> dict:
     """Build a fresh trainer and time ``cfg.steps`` steps; never raises for a point that
     cannot run (unavailable, too large): the record says why it was skipped."""
@@ -246,12 +263,7 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         return rec | {"status": "skipped", "reason": reason}
     try:
         rec["memory_estimate"] = check_memory(impl, spec)
-        key = (m, float(alpha))
-        if key not in problem_cache:
-            problem_cache.clear()  # keep one problem in memory at a time
-            gc.collect()
-            problem_cache[key] = make_problem(spec)
-        trainer = registry.create(impl, problem_cache[key])
+        trainer = registry.create(impl, _problem(spec, problem_cache))
         per_iter, infos = time_steps(trainer, cfg.steps)
     except MemoryBudgetError as exc:
         return rec | {"status": "skipped", "reason": str(exc)}

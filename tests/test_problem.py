@@ -36,6 +36,27 @@ def test_neurons_of_a_narrow_problem_are_a_prefix_of_a_wider_one():
     assert np.array_equal(small.X, wide.X)
 
 
+@pytest.mark.parametrize("m, alpha", [(1, 0.2), (100, 0.5), (65537, 0.24), (70000, 0.2)])
+def test_narrowed_problem_equals_the_generated_one(m, alpha):
+    wide = make_problem(ProblemSpec(m=70000, n=3, d=4, alpha=0.2, seed=5))
+    spec = ProblemSpec(m=m, n=3, d=4, alpha=alpha, seed=5)
+    cut, fresh = wide.narrowed(spec), make_problem(spec)
+    assert cut.spec == spec and cut.b == fresh.b
+    for name in ("X", "y", "W0", "a"):
+        assert np.array_equal(getattr(cut, name), getattr(fresh, name)), name
+    with pytest.raises(ValueError):
+        cut.W0[0, 0] = 1.0
+
+
+@pytest.mark.parametrize(
+    "change, match", [({"m": 70001}, "wider"), ({"n": 4}, "n"), ({"seed": 6}, "seed"), ({"dtype": "float32"}, "dtype")]
+)
+def test_narrowed_refuses_what_it_cannot_cut(change, match):
+    wide = make_problem(ProblemSpec(m=70000, n=3, d=4, alpha=0.2, seed=5))
+    with pytest.raises(ConfigError, match=match):
+        wide.narrowed(wide.spec.replace(**change))
+
+
 def test_float32_problem_is_the_float64_problem_rounded():
     s64 = ProblemSpec(m=70000, n=3, d=2, alpha=0.2, seed=2)
     p64, p32 = make_problem(s64), make_problem(s64.replace(dtype="float32"))

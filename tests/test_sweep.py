@@ -172,6 +172,17 @@ def test_order_is_interleaved_and_rotated():
     assert firsts == {"dense", "tree", "band"}
 
 
+def test_repeats_sweep_the_whole_grid_in_turn():
+    cfg = tiny(impls=["dense", "band"], alphas=[0.24, 0.5], m_min=2**8, m_max=2**10, repeats=3)
+    plan = planned_points(cfg)
+    per_repeat = len(cfg.impls) * len(cfg.alphas) * len(cfg.ms)
+    assert len(plan) == per_repeat * cfg.repeats
+    for r in range(cfg.repeats):
+        block = plan[r * per_repeat : (r + 1) * per_repeat]
+        assert {p[3] for p in block} == {r}  # repeat r only
+        assert {(p[0], p[1], p[2]) for p in block} == {(i, a, m) for i in cfg.impls for a in cfg.alphas for m in cfg.ms}
+
+
 def test_fractional_grid_factor():
     cfg = tiny(m_min=2**10, m_max=2**12, m_factor=2**0.5)
     assert cfg.ms == [1024, 1448, 2048, 2896, 4096]
