@@ -24,9 +24,12 @@ import time
 import numba
 import numpy as np
 
+from impls._prefetch import prefetch_row
 from sublin_bench.interface import Trainer, UpdateResult
 
 F32_INF = np.float32(np.inf)
+#: How many rows ahead the kernels prefetch (see :mod:`impls._prefetch`).
+AHEAD = 8
 
 
 @numba.njit(cache=True)
@@ -110,6 +113,8 @@ def apply_update(W, U, uptr, uinp, g, X, a, coef):
     d = W.shape[1]
     acc = np.empty(d)
     for u in range(U.shape[0]):
+        if u + AHEAD < U.shape[0]:
+            prefetch_row(W, U[u + AHEAD])
         r = U[u]
         for c in range(d):
             acc[c] = 0.0
