@@ -27,7 +27,6 @@ import numpy as np
 from impls._prefetch import prefetch_row
 from sublin_bench.interface import Trainer, UpdateResult
 
-F32_INF = np.float32(np.inf)
 #: How many rows ahead the kernels prefetch (see :mod:`impls._prefetch`).
 AHEAD = 8
 
@@ -126,15 +125,6 @@ def apply_update(W, U, uptr, uinp, g, X, a, coef):
         s = coef * a[r]
         for c in range(d):
             W[r, c] = W[r, c] + s * acc[c]
-
-
-def round_up_f32(values: np.ndarray) -> np.ndarray:
-    """float32 numbers ``>= values`` (float64), each the nearest such float32."""
-    k = values.astype(np.float32)
-    low = k.astype(np.float64) < values
-    if low.any():
-        k[low] = np.nextafter(k[low], F32_INF)
-    return k
 
 
 def dot_slack(rownorm: np.ndarray, d: int, dtype) -> np.ndarray:

@@ -34,7 +34,7 @@ nothing changes.
 Exactness: every key satisfies ``key_ri >= <w_r, x_i> + (d + 2) u ||w_r||`` (exact inner
 product), hence is at least *any* floating-point evaluation of ``<w_r, x_i>`` (the
 standard dot-product error bound). At build the key is
-``round_up_f32(z + 2 (d + 2) u ||w_r||)`` with ``z`` the BLAS value; each update adds a
+``z + 2 (d + 2) u ||w_r||`` rounded up to float32 (:func:`fill_keys`), with ``z`` the BLAS value; each update adds a
 slack that bounds the rounding of the update itself (see :func:`refresh_keys`) and rounds
 up. So the pruning never drops a neuron whose exact check would fire; keys may drift
 above the value by a few float32 ulps over many steps, which only adds candidates. The
@@ -51,12 +51,31 @@ import numpy as np
 from scipy.special import ndtr
 
 from impls._prefetch import prefetch, prefetch_row
-from impls._sparse import AHEAD, SparseTrainer, dot_slack, round_up_f32
+from impls._sparse import AHEAD, SparseTrainer, dot_slack
 from impls.dense import block_rows
 from sublin_bench.linalg import indptr_from_counts
 
 NEG_INF32 = np.float32(-np.inf)
+F32_INF = np.float32(np.inf)
 _STACK = 1024  # DFS stack entries: at most (F - 1) per level plus one, F <= 16, <= 63 levels
+
+
+@numba.njit(cache=True)
+def fill_keys(keys, Z, slack, s0):
+    """Write the keys of rows ``s0 .. s0 + len(Z) - 1``: ``Z[t, i] + slack[t]`` (float64)
+    rounded up to the nearest float32 at or above it, at ``keys[r // L, i, r % L]``."""
+    nb, n, L = keys.shape
+    for t in range(Z.shape[0]):
+        r = s0 + t
+        blk = r // L
+        slot = r - blk * L
+        sl = slack[t]
+        for c in range(n):
+            v = np.float64(Z[t, c]) + sl
+            k = np.float32(v)
+            if np.float64(k) < v:
+                k = np.nextafter(k, F32_INF)
+            keys[blk, c, slot] = k
 
 
 @numba.njit(cache=True)
@@ -324,10 +343,6 @@ class TreeTrainer(SparseTrainer):
             + fired_guess * 16
         )
 
-    def _keys_for(self, Z: np.ndarray, rownorm: np.ndarray) -> np.ndarray:
-        slack = dot_slack(rownorm, self.problem.d, self.problem.dtype)
-        return round_up_f32(Z.astype(np.float64) + slack[:, None])
-
     def _build(self):
         spec = self.problem.spec
         m, n = spec.m, spec.n
@@ -342,12 +357,8 @@ class TreeTrainer(SparseTrainer):
             e = min(m, s + rows)
             Wb = self._W[s:e]
             self._rownorm[s:e] = np.linalg.norm(Wb.astype(np.float64), axis=1)
-            K = self._keys_for(Wb @ self._XT, self._rownorm[s:e])
-            full = (e - s) // L * L
-            j0 = s // L
-            self._keys[j0 : j0 + full // L] = K[:full].reshape(-1, L, n).transpose(0, 2, 1)
-            if full < e - s:  # the last, partial block
-                self._keys[j0 + full // L, :, : e - s - full] = K[full:].T
+            slack = dot_slack(self._rownorm[s:e], self.problem.d, self.problem.dtype)
+            fill_keys(self._keys, Wb @ self._XT, slack, s)
         self._heap = np.empty((n, 2 * self._B), dtype=np.float32)
         build_heap(self._keys, self._F, self._heap, self._B)
         self._bq = _b_down(self.problem.b)
