@@ -215,7 +215,7 @@ def verify(impls, steps, seed):
 @click.option("--n", "n", type=SIZE, default=32, show_default=True)
 @click.option("--d", "d", type=SIZE, default=32, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="T steps timed per point.")
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Fresh builds per point.")
+@click.option("--repeats", type=click.IntRange(min=1), default=9, show_default=True, help="Fresh builds per point.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
@@ -228,7 +228,7 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
 
     \b
     With no options: dense, tree and band at alpha 0.24 and 0.5, n = d = 32,
-    m = 2^12 .. 2^20, 5 repeats of T = 3 steps (about two minutes on 2 cores).
+    m = 2^12 .. 2^20, 9 repeats of T = 3 steps (about two minutes on 2 cores).
     """
     from .report import analyse, write_report
     from .sweep import SweepConfig, machine_info, run_sweep

@@ -46,7 +46,7 @@ class SweepConfig:
     n: int = 32
     d: int = 32
     steps: int = 3
-    repeats: int = 5
+    repeats: int = 9
     seed: int = 0
     dtype: str = "float64"
 
