@@ -10,8 +10,8 @@ never faults and changes no value, so results are bit-for-bit those of the plain
 
 from __future__ import annotations
 
-from llvmlite import ir
 import numba
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic

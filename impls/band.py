@@ -33,9 +33,9 @@ moved, and for re-anchored neurons their pre-activations on every input (a
 ``|R| x d x n`` product) and ``n`` candidacy tests each. The drift check and the
 re-evaluation prefetch the rows of W (and of the anchors) a few neurons ahead
 (:mod:`impls._prefetch`), which makes the step about 1.6x faster at m = 2^20,
-alpha = 0.24, where nearly every one of those reads misses the cache. No array of size m is allocated
-or scanned per step; the flag array ``moved`` (m bytes, allocated once at build) is set
-and cleared only at the moved rows.
+alpha = 0.24, where nearly every one of those reads misses the cache. No array of size
+m is allocated or scanned per step; the flag array ``moved`` (m bytes, allocated once at
+build) is set and cleared only at the moved rows.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ nothing changes.
 
 Exactness: every key satisfies ``key_ri >= <w_r, x_i> + (d + 2) u ||w_r||`` (exact inner
 product), hence is at least *any* floating-point evaluation of ``<w_r, x_i>`` (the
-standard dot-product error bound). At build the key is
-``z + 2 (d + 2) u ||w_r||`` rounded up to float32 (:func:`fill_keys`), with ``z`` the BLAS value; each update adds a
+standard dot-product error bound). At build the key is ``z + 2 (d + 2) u ||w_r||``
+rounded up to float32 (:func:`fill_keys`), with ``z`` the BLAS value; each update adds a
 slack that bounds the rounding of the update itself (see :func:`refresh_keys`) and rounds
 up. So the pruning never drops a neuron whose exact check would fire; keys may drift
 above the value by a few float32 ulps over many steps, which only adds candidates. The
@@ -229,10 +229,9 @@ def query_all(heap, B, keys, F, W, X, b, bq, out_idx, out_z, counts, visited, ca
     from a neighbouring dense run were still spinning.
     """
     nb, n, L = keys.shape
-    d = W.shape[1]
     cap = out_idx.shape[1]
     stack = np.empty(_STACK, dtype=np.int64)
-    cbuf = np.empty(256, dtype=np.int64)
+    cbuf = np.empty(256, dtype=np.int64)  # candidates awaiting their exact evaluation
     for i in range(n):
         pos = 0
         vis = 1
