@@ -7,6 +7,9 @@ active-set bookkeeping helpers. Implementations import these; they never copy th
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
 __all__ = [
@@ -59,6 +62,86 @@ class GramSolve:
         return self.eig_max / self.eig_min_kept
 
 
+@numba.njit(cache=True)
+def _cholesky_solve(A, rhs):
+    """Solve ``A x = rhs`` for symmetric ``A`` by Cholesky; ``(x, True)``, or ``(_, False)``
+    when a pivot is not positive (``A`` not numerically positive definite)."""
+    k = A.shape[0]
+    L = np.zeros((k, k))
+    x = np.empty(k)
+    for j in range(k):
+        s = A[j, j]
+        for p in range(j):
+            s -= L[j, p] * L[j, p]
+        if not s > 0.0:
+            return x, False
+        L[j, j] = math.sqrt(s)
+        for i in range(j + 1, k):
+            t = A[i, j]
+            for p in range(j):
+                t -= L[i, p] * L[j, p]
+            L[i, j] = t / L[j, j]
+    for i in range(k):  # L y = rhs
+        t = rhs[i]
+        for p in range(i):
+            t -= L[i, p] * x[p]
+        x[i] = t / L[i, i]
+    for i in range(k - 1, -1, -1):  # L^T x = y
+        t = x[i]
+        for p in range(i + 1, k):
+            t -= L[p, i] * x[p]
+        x[i] = t / L[i, i]
+    return x, True
+
+
+@numba.njit(cache=True)
+def _solve_kernel(G, r, fired):
+    """The work of :func:`solve_gram`; returns ``(g, rank, eig_max, eig_min_kept, cutoff)``."""
+    n = r.shape[0]
+    g = np.zeros(n)
+    idx = np.flatnonzero(fired)
+    k = idx.size
+    if k == 0:
+        return g, 0, 0.0, 0.0, 0.0
+    Gs = np.empty((k, k))
+    rs = np.empty(k)
+    for a in range(k):
+        rs[a] = r[idx[a]]
+        for c in range(k):
+            Gs[a, c] = G[idx[a], idx[c]]
+    eps = np.finfo(np.float64).eps
+    lam = np.linalg.eigvalsh(Gs)
+    eig_max = lam[k - 1]
+    cutoff = k * eps * eig_max
+    if lam[0] > cutoff:
+        # every eigenvalue is kept: the pseudo-inverse is the inverse
+        x, ok = _cholesky_solve(Gs, rs)
+        if ok:
+            for a in range(k):
+                g[idx[a]] = x[a]
+            return g, k, eig_max, lam[0], cutoff
+    lam, V = np.linalg.eigh(Gs)
+    eig_max = lam[k - 1]
+    cutoff = k * eps * eig_max
+    c = V.T @ rs
+    rank = 0
+    eig_min_kept = 0.0
+    for j in range(k):
+        if lam[j] > cutoff:
+            if rank == 0:
+                eig_min_kept = lam[j]
+            rank += 1
+            c[j] /= lam[j]
+        else:
+            c[j] = 0.0
+    if rank == 0:
+        return g, 0, eig_max, 0.0, cutoff
+    x = V @ c
+    for a in range(k):
+        g[idx[a]] = x[a]
+    return g, rank, eig_max, eig_min_kept, cutoff
+
+
 def solve_gram(G: np.ndarray, r: np.ndarray, fired: np.ndarray | None = None) -> GramSolve:
     """Minimum-norm least-squares solution of ``G g = r``.
 
@@ -79,10 +162,15 @@ def solve_gram(G: np.ndarray, r: np.ndarray, fired: np.ndarray | None = None) ->
 
     Notes
     -----
-    ``O(n^3)``: a symmetric eigendecomposition of the fired block, with eigenvalues at or
+    ``O(n^3)``. The pseudo-inverse solution on the fired block, with eigenvalues at or
     below ``cutoff = k * eps * eig_max`` (``k`` the block size, as in ``numpy.linalg.lstsq``)
-    treated as zero. This is the pseudo-inverse solution, which is the minimum-norm
-    least-squares solution the design asks for; it is deterministic for a given matrix.
+    treated as zero; that is the minimum-norm least-squares solution the design asks for.
+    The eigenvalues come first (``eigvalsh``). When all of them are kept, which is the
+    usual case, the pseudo-inverse is the inverse and a Cholesky solve gives it; otherwise
+    (or if Cholesky meets a non-positive pivot) the solution is ``V diag(1/lam_kept) V^T r``
+    from ``eigh``. Both run in one compiled call (about 3x faster than numpy's ``eigh`` at
+    n = 32, where Python overhead is most of the cost). Deterministic for a given matrix,
+    so implementations with equal Gram matrices get equal solutions.
 
     Examples
     --------
@@ -90,25 +178,13 @@ def solve_gram(G: np.ndarray, r: np.ndarray, fired: np.ndarray | None = None) ->
     >>> solve_gram(G, np.array([4.0, 1.0])).g.tolist()
     [2.0, 0.0]
     """
-    G = np.asarray(G, dtype=np.float64)
-    r = np.asarray(r, dtype=np.float64)
-    n = r.shape[0]
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    r = np.ascontiguousarray(r, dtype=np.float64)
     if fired is None:
         fired = np.diagonal(G) > 0
-    idx = np.flatnonzero(fired)
-    g = np.zeros(n, dtype=np.float64)
-    if idx.size == 0:
-        return GramSolve(g, 0, 0.0, 0.0, 0.0)
-    Gs = G[np.ix_(idx, idx)]
-    lam, V = np.linalg.eigh(Gs)
-    eig_max = float(lam[-1])
-    cutoff = idx.size * np.finfo(np.float64).eps * eig_max
-    keep = lam > cutoff
-    if not keep.any():
-        return GramSolve(g, 0, eig_max, 0.0, cutoff)
-    Vk = V[:, keep]
-    g[idx] = Vk @ ((Vk.T @ r[idx]) / lam[keep])
-    return GramSolve(g, int(keep.sum()), eig_max, float(lam[keep][0]), float(cutoff))
+    fired = np.ascontiguousarray(fired, dtype=np.bool_)
+    g, rank, eig_max, eig_min_kept, cutoff = _solve_kernel(G, r, fired)
+    return GramSolve(g, int(rank), float(eig_max), float(eig_min_kept), float(cutoff))
 
 
 def indptr_from_counts(counts) -> np.ndarray:

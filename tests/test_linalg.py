@@ -1,0 +1,82 @@
+"""The shared Gauss-Newton solve: minimum-norm least squares on the fired block.
+
+``solve_gram`` takes a Cholesky path when every eigenvalue is kept and an eigenvector
+path otherwise; both must give the pseudo-inverse solution. Tolerances: a backward-stable
+solve of a system with condition number ``kappa`` has relative forward error about
+``k eps kappa``; the tests allow ``100 k eps kappa`` (the constructions keep ``kappa``
+at most 16, so this is ~1e-11 relative: far below any real mistake, such as a missed or
+spurious eigenvalue, which changes ``g`` by O(1)).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sublin_bench.linalg import _cholesky_solve, solve_gram
+
+EPS = np.finfo(np.float64).eps
+
+
+def _psd(n: int, rank: int, seed: int):
+    """``G = Q diag(s^2) Q^T`` with orthonormal ``Q`` (n x rank) and ``s`` in [0.5, 2]:
+    kept eigenvalues in [0.25, 4], the others zero up to rounding."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, max(rank, 1))))
+    Q = Q[:, :rank]
+    s = rng.uniform(0.5, 2.0, rank)
+    G = (Q * s**2) @ Q.T
+    return (G + G.T) / 2, Q, rng.standard_normal(n)
+
+
+@given(n=st.integers(1, 40), data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_solution_is_the_pseudo_inverse_solution(n, data, seed):
+    rank = data.draw(st.integers(0, n), label="rank")
+    G, Q, r = _psd(n, rank, seed)
+    sol = solve_gram(G, r, np.ones(n, dtype=bool))
+    assert sol.rank == rank
+    expect = Q @ ((Q.T @ r) / np.diag(Q.T @ G @ Q)) if rank else np.zeros(n)
+    tol = 100 * n * EPS * 16 * max(np.linalg.norm(expect), 1.0)
+    assert np.linalg.norm(sol.g - expect) <= tol
+    if rank:
+        lam = np.linalg.eigvalsh(Q.T @ G @ Q)
+        assert sol.condition == pytest.approx(lam[-1] / lam[0], rel=1e-8)
+    else:
+        assert sol.condition == 1.0 and np.array_equal(sol.g, np.zeros(n))
+
+
+@given(n=st.integers(2, 30), seed=st.integers(0, 2**32 - 1))
+def test_inputs_that_fire_nothing_get_exactly_zero(n, seed):
+    rng = np.random.default_rng(seed)
+    G, _, r = _psd(n, n, seed)
+    fired = rng.random(n) < 0.6
+    G[~fired, :] = 0.0
+    G[:, ~fired] = 0.0
+    sol = solve_gram(G, r, fired)
+    assert np.all(sol.g[~fired] == 0.0)
+    assert sol.rank == int(fired.sum())
+    if fired.any():
+        idx = np.flatnonzero(fired)
+        expect = np.linalg.solve(G[np.ix_(idx, idx)], r[idx])
+        assert np.linalg.norm(sol.g[idx] - expect) <= 100 * n * EPS * 16 * max(np.linalg.norm(expect), 1.0)
+
+
+def test_rank_deficient_solution_has_no_null_space_component():
+    G, Q, r = _psd(12, 7, seed=3)
+    g = solve_gram(G, r).g
+    null = np.linalg.svd(Q, full_matrices=True)[0][:, 7:]
+    assert np.abs(null.T @ g).max() < 1e-12
+    np.testing.assert_allclose(g, np.linalg.pinv(G, rtol=12 * EPS, hermitian=True) @ r, atol=1e-12)
+
+
+def test_cholesky_reports_a_matrix_that_is_not_positive_definite():
+    _, ok = _cholesky_solve(np.array([[1.0, 2.0], [2.0, 1.0]]), np.ones(2))
+    assert not ok
+    x, ok = _cholesky_solve(np.array([[4.0, 2.0], [2.0, 3.0]]), np.array([2.0, 1.0]))
+    assert ok
+    np.testing.assert_allclose(x, [0.5, 0.0], atol=1e-15)
+
+
+def test_bad_matrices_raise_a_linalg_error():
+    with pytest.raises(np.linalg.LinAlgError):
+        solve_gram(np.array([[np.nan, 0.0], [0.0, 1.0]]), np.ones(2), np.ones(2, dtype=bool))
