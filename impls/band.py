@@ -75,10 +75,11 @@ def resolve_margin(margin, b: float) -> float:
 
 @numba.njit(cache=True)
 def drift_check(W, anchor, U, D, u):
-    """For each moved row, whether its drift ``||w_r - wbar_r||`` reached the re-anchoring
-    threshold ``D - 2 e_r`` (see the module docstring). ``O(|U| d)``."""
+    """The moved rows whose drift ``||w_r - wbar_r||`` reached the re-anchoring threshold
+    ``D - 2 e_r`` (see the module docstring), ascending like ``U``. ``O(|U| d)``."""
     d = W.shape[1]
-    out = np.zeros(U.shape[0], dtype=np.bool_)
+    out = np.empty(U.shape[0], dtype=np.int64)
+    nr = 0
     for t in range(U.shape[0]):
         if t + AHEAD < U.shape[0]:
             prefetch_row(W, U[t + AHEAD])
@@ -94,18 +95,52 @@ def drift_check(W, anchor, U, D, u):
             nw += w * w
             na += v * v
         e = 2.0 * (d + 2) * u * (np.sqrt(max(nw, na)) + D)
-        out[t] = np.sqrt(dr) > (D - 2 * e) * (1 - _DRIFT_SAFETY)
-    return out
+        if np.sqrt(dr) > (D - 2 * e) * (1 - _DRIFT_SAFETY):
+            out[nr] = r
+            nr += 1
+    return out[:nr]
 
 
 @numba.njit(cache=True)
-def band_refresh(cptr, cidx, cz, moved, W, X, R, Zbar_R, cand_thr, b, out_ptr, out_idx, out_z, f_ptr, f_idx, f_z):
+def reanchor(W, anchor, R, XT):
+    """Anchor the rows ``R`` at their current weights; return their pre-activations on
+    every input, ``Zbar[t, i] = <w_R[t], x_i>`` (float64, summed over ``c`` ascending like
+    every other evaluation here; the loop over inputs is innermost so that it
+    vectorises). ``O(|R| d n)``."""
+    d, n = XT.shape
+    Z = np.zeros((R.shape[0], n))
+    for t in range(R.shape[0]):
+        if t + AHEAD < R.shape[0]:
+            prefetch_row(W, R[t + AHEAD])
+            prefetch_row(anchor, R[t + AHEAD])
+        r = R[t]
+        for c in range(d):
+            w = W[r, c]
+            anchor[r, c] = w
+            for i in range(n):
+                Z[t, i] += w * XT[c, i]
+    return Z
+
+
+@numba.njit(cache=True)
+def band_refresh(cptr, cidx, cz, moved, U, W, X, R, Zbar_R, cand_thr, b):
     """Merge the re-anchored neurons ``R`` into the candidate lists, re-evaluate the
-    candidates whose neuron moved (``moved[r]``; ``d`` flops each) and extract the fired
-    sets. Returns ``(candidates, fired, evaluated)``."""
+    candidates whose neuron moved (the rows ``U``, flagged in ``moved`` for the duration
+    of the call; ``d`` flops each) and extract the fired sets. Returns the new candidate
+    lists ``(ptr, idx, z)``, the fired sets ``(ptr, idx, z)`` and the number of
+    re-evaluations."""
     n = cptr.shape[0] - 1
     d = W.shape[1]
     nR = R.shape[0]
+    cap = cidx.shape[0] + n * nR
+    out_ptr = np.empty(n + 1, dtype=np.int64)
+    out_idx = np.empty(cap, dtype=np.int64)
+    out_z = np.empty(cap, dtype=np.float64)
+    f_ptr = np.empty(n + 1, dtype=np.int64)
+    f_idx = np.empty(cap, dtype=np.int64)
+    f_z = np.empty(cap, dtype=np.float64)
+    for r in U:
+        moved[r] = True
     q = 0
     k = 0
     ev = 0
@@ -145,7 +180,9 @@ def band_refresh(cptr, cidx, cz, moved, W, X, R, Zbar_R, cand_thr, b, out_ptr, o
                 k += 1
     out_ptr[n] = q
     f_ptr[n] = k
-    return q, k, ev
+    for r in U:
+        moved[r] = False
+    return out_ptr, out_idx[:q], out_z[:q], f_ptr, f_idx[:k].copy(), f_z[:k].copy(), ev
 
 
 class BandTrainer(SparseTrainer):
@@ -179,6 +216,7 @@ class BandTrainer(SparseTrainer):
         m, n = spec.m, spec.n
         b, D = self.problem.b, self.margin
         self._anchor = self._W.copy()
+        self._unit_roundoff = float(np.finfo(self._W.dtype).eps) / 2
         self._moved = np.zeros(m, dtype=np.bool_)
         ii, rr, zz = [], [], []
         rows = block_rows(spec)
@@ -202,34 +240,19 @@ class BandTrainer(SparseTrainer):
         n = self.problem.n
         b, D = self.problem.b, self.margin
         U = self._U
-        u = float(np.finfo(self.problem.dtype).eps) / 2
-        R = U[drift_check(self._W, self._anchor, U, D, u)]
-        if R.size:
-            self._anchor[R] = self._W[R]
-            Zbar_R = self._W[R] @ self._XT
-        else:
-            Zbar_R = np.empty((0, n), dtype=self._W.dtype)
-        self._moved[U] = True
-        cap = self._cidx.size + n * R.size
-        out_ptr = np.empty(n + 1, dtype=np.int64)
-        out_idx = np.empty(cap, dtype=np.int64)
-        out_z = np.empty(cap, dtype=np.float64)
-        f_ptr = np.empty(n + 1, dtype=np.int64)
-        f_idx = np.empty(cap, dtype=np.int64)
-        f_z = np.empty(cap, dtype=np.float64)
-        q, k, ev = band_refresh(
-            self._cptr, self._cidx, self._cz, self._moved, self._W, self._X, R, Zbar_R, float(b - D), float(b),
-            out_ptr, out_idx, out_z, f_ptr, f_idx, f_z,
+        R = drift_check(self._W, self._anchor, U, D, self._unit_roundoff)
+        Zbar_R = reanchor(self._W, self._anchor, R, self._XT)
+        self._cptr, self._cidx, self._cz, f_ptr, f_idx, f_z, ev = band_refresh(
+            self._cptr, self._cidx, self._cz, self._moved, U, self._W, self._X, R, Zbar_R, float(b - D), float(b)
         )
-        self._moved[U] = False
-        self._cptr, self._cidx, self._cz = out_ptr, out_idx[:q], out_z[:q]
+        q = int(self._cidx.size)
         work = {
-            "candidates_scanned": int(q),
+            "candidates_scanned": q,
             "candidates_evaluated": int(ev),
             "neurons_reanchored": int(R.size),
-            "work": int(q) + int(ev) + int(U.size) + int(R.size) * n,
+            "work": q + int(ev) + int(U.size) + int(R.size) * n,
         }
-        return f_ptr, f_idx[:k].copy(), f_z[:k].copy(), work
+        return f_ptr, f_idx, f_z, work
 
     @property
     def candidates(self) -> tuple[np.ndarray, np.ndarray]:
