@@ -50,6 +50,30 @@ class _Size(click.ParamType):
 SIZE = _Size()
 
 
+class _Factor(click.ParamType):
+    """A grid ratio >= 1.1, also written ``2**0.5`` or ``2^0.5`` (exact, so that the grid
+    meets the powers of two; ``1.4142`` would fall just short of them)."""
+
+    name = "ratio"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            out = value
+        else:
+            text = str(value).strip()
+            mt = re.fullmatch(r"([\d.]+)\s*(?:\*\*|\^)\s*([\d.]+)", text)
+            try:
+                out = float(mt.group(1)) ** float(mt.group(2)) if mt else float(text)
+            except ValueError:
+                self.fail(f"{value!r} is not a number (write e.g. 2, 2**0.5 or 2^0.5)", param, ctx)
+        if not out >= 1.1:
+            self.fail(f"{value!r} must be at least 1.1", param, ctx)
+        return out
+
+
+FACTOR = _Factor()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sublin-bench")
 def cli():
@@ -210,12 +234,12 @@ def verify(impls, steps, seed):
 @click.option("--alpha", "alphas", type=float, multiple=True, help="Sparsity exponent(s) [default: 0.24 and 0.5].")
 @click.option("--m-min", type=SIZE, default="2**12", show_default=True, help="Smallest width.")
 @click.option("--m-max", type=SIZE, default="2**20", show_default=True, help="Largest width.")
-@click.option("--factor", type=click.FloatRange(min=1.1), default=2.0, show_default=True,
-              help="Grid ratio (e.g. 2, or 1.4142 for two points per doubling).")
+@click.option("--factor", type=FACTOR, default="2**0.5", show_default=True,
+              help="Grid ratio: 2**0.5 puts two widths in every doubling, 2 one.")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True)
 @click.option("--d", "d", type=SIZE, default=32, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="T steps timed per point.")
-@click.option("--repeats", type=click.IntRange(min=1), default=9, show_default=True, help="Fresh builds per point.")
+@click.option("--repeats", type=click.IntRange(min=1), default=6, show_default=True, help="Fresh builds per point.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
@@ -228,7 +252,8 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
 
     \b
     With no options: dense, tree and band at alpha 0.24 and 0.5, n = d = 32,
-    m = 2^12 .. 2^20, 9 repeats of T = 3 steps (about two minutes on 2 cores).
+    m = 2^12 .. 2^20 with two widths per doubling, 6 repeats of T = 3 steps
+    (about two minutes on 2 cores).
     """
     from .report import analyse, write_report
     from .sweep import SweepConfig, machine_info, run_sweep

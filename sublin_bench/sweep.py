@@ -42,11 +42,11 @@ class SweepConfig:
     alphas: list = field(default_factory=lambda: [0.24, 0.5])
     m_min: int = 2**12
     m_max: int = 2**20
-    m_factor: float = 2.0
+    m_factor: float = 2**0.5  # two widths per doubling: nine points in the fitted upper half
     n: int = 32
     d: int = 32
     steps: int = 3
-    repeats: int = 9
+    repeats: int = 6
     seed: int = 0
     dtype: str = "float64"
 

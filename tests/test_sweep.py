@@ -96,11 +96,11 @@ def test_scale_cli_small(tmp_path):
     assert res.exit_code == 0, res.output
     assert (out / "report.md").exists() and (out / "scaling.png").exists()
     lines = (out / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 2 * 3 * 2
+    assert len(lines) == 2 * 5 * 2  # 2 impls x 5 widths (default: two per doubling) x 2 repeats
     assert all(json.loads(x)["status"] == "ok" for x in lines)
     # a second run measures nothing new
     res = CliRunner().invoke(cli, args)
-    assert res.exit_code == 0 and len((out / "results.jsonl").read_text().splitlines()) == 12
+    assert res.exit_code == 0 and len((out / "results.jsonl").read_text().splitlines()) == 20
 
 
 def test_scale_rejects_bad_grid(tmp_path):
@@ -188,3 +188,25 @@ def test_fractional_grid_factor():
     assert cfg.ms == [1024, 1448, 2048, 2896, 4096]
     with pytest.raises(Exception, match="grid factor"):
         tiny(m_factor=1.0)
+
+
+def test_default_grid_has_two_widths_per_doubling_and_ends_on_2_20():
+    from sublin_bench.scaling import fit_range
+
+    ms = SweepConfig().ms
+    assert ms[0] == 2**12 and ms[-1] == 2**20 and len(ms) == 17
+    assert fit_range(ms) == ms[8:] and ms[8] == 2**16  # nine fitted widths
+
+
+@pytest.mark.parametrize("text, expect", [("2", 2.0), ("2**0.5", 2**0.5), ("2^0.5", 2**0.5), ("1.5", 1.5)])
+def test_cli_grid_factor_accepts_powers(text, expect):
+    from sublin_bench.cli import FACTOR
+
+    assert FACTOR.convert(text, None, None) == expect
+
+
+@pytest.mark.parametrize("bad", ["1.05", "abc", "2**", "0"])
+def test_cli_grid_factor_rejects_bad_values(bad, tmp_path):
+    res = CliRunner().invoke(cli, ["scale", "--factor", bad, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--factor" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
