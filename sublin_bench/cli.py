@@ -28,50 +28,33 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-class _Size(click.ParamType):
-    """A positive integer, also written ``2**18`` or ``2^18``."""
+class _Power(click.ParamType):
+    """A number of type ``cast`` at least ``least``, also written ``A**B`` or ``A^B``."""
 
-    name = "size"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip()
-        mt = re.fullmatch(r"(\d+)\s*(?:\*\*|\^)\s*(\d+)", text)
-        try:
-            out = int(mt.group(1)) ** int(mt.group(2)) if mt else int(text)
-        except ValueError:
-            self.fail(f"{value!r} is not an integer (write e.g. 262144, 2**18 or 2^18)", param, ctx)
-        if out < 1:
-            self.fail(f"{value!r} must be at least 1", param, ctx)
-        return out
-
-
-SIZE = _Size()
-
-
-class _Factor(click.ParamType):
-    """A grid ratio >= 1.1, also written ``2**0.5`` or ``2^0.5`` (exact, so that the grid
-    meets the powers of two; ``1.4142`` would fall just short of them)."""
-
-    name = "ratio"
+    def __init__(self, name, cast, least, examples):
+        self.name, self.cast, self.least, self.examples = name, cast, least, examples
 
     def convert(self, value, param, ctx):
-        if isinstance(value, float):
+        if isinstance(value, self.cast):
             out = value
         else:
             text = str(value).strip()
             mt = re.fullmatch(r"([\d.]+)\s*(?:\*\*|\^)\s*([\d.]+)", text)
             try:
-                out = float(mt.group(1)) ** float(mt.group(2)) if mt else float(text)
+                out = self.cast(mt.group(1)) ** self.cast(mt.group(2)) if mt else self.cast(text)
             except ValueError:
-                self.fail(f"{value!r} is not a number (write e.g. 2, 2**0.5 or 2^0.5)", param, ctx)
-        if not out >= 1.1:
-            self.fail(f"{value!r} must be at least 1.1", param, ctx)
+                kind = "an integer" if self.cast is int else "a number"
+                self.fail(f"{value!r} is not {kind} (write e.g. {self.examples})", param, ctx)
+        if not out >= self.least:
+            self.fail(f"{value!r} must be at least {self.least}", param, ctx)
         return out
 
 
-FACTOR = _Factor()
+#: A positive integer, also written ``2**18`` or ``2^18``.
+SIZE = _Power("size", int, 1, "262144, 2**18 or 2^18")
+#: A grid ratio >= 1.1, also written ``2**0.5`` (exact, so that the grid meets the powers
+#: of two; ``1.4142`` would fall just short of them).
+FACTOR = _Power("ratio", float, 1.1, "2, 2**0.5 or 2^0.5")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
