@@ -218,6 +218,7 @@ class SparseTrainer(Trainer):
         self._XT = np.ascontiguousarray(problem.X.T)
         self._a64 = problem.a.astype(np.float64)
         self._sqrt_m = math.sqrt(spec.m)
+        self._unit_roundoff = float(np.finfo(spec.dtype).eps) / 2  # u of the working dtype
         t0 = time.perf_counter()
         self._ptr, self._idx, self._z, build_work = self._build()
         self.build_seconds = time.perf_counter() - t0

@@ -216,7 +216,6 @@ class BandTrainer(SparseTrainer):
         m, n = spec.m, spec.n
         b, D = self.problem.b, self.margin
         self._anchor = self._W.copy()
-        self._unit_roundoff = float(np.finfo(self._W.dtype).eps) / 2
         self._moved = np.zeros(m, dtype=np.bool_)
         ii, rr, zz = [], [], []
         rows = block_rows(spec)

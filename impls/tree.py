@@ -395,10 +395,9 @@ class TreeTrainer(SparseTrainer):
     def _refresh(self, g, coef):
         n = self.problem.n
         U = self._U
-        u = float(np.finfo(self.problem.dtype).eps) / 2
         writes = refresh_keys(
             self._keys, self._heap, self._B, self._F, self._bq, self._rownorm, self._W,
-            U, self._uptr, self._uinp, g, self._XXt, self._a64, coef, u,
+            U, self._uptr, self._uinp, g, self._XXt, self._a64, coef, self._unit_roundoff,
         )
         ptr, idx, z, work = self._query()
         work["leaves_refreshed"] = int(U.size) * n
