@@ -7,8 +7,6 @@ active-set bookkeeping helpers. Implementations import these; they never copy th
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -63,38 +61,6 @@ class GramSolve:
 
 
 @numba.njit(cache=True)
-def _cholesky_solve(A, rhs):
-    """Solve ``A x = rhs`` for symmetric ``A`` by Cholesky; ``(x, True)``, or ``(_, False)``
-    when a pivot is not positive (``A`` not numerically positive definite)."""
-    k = A.shape[0]
-    L = np.zeros((k, k))
-    x = np.empty(k)
-    for j in range(k):
-        s = A[j, j]
-        for p in range(j):
-            s -= L[j, p] * L[j, p]
-        if not s > 0.0:
-            return x, False
-        L[j, j] = math.sqrt(s)
-        for i in range(j + 1, k):
-            t = A[i, j]
-            for p in range(j):
-                t -= L[i, p] * L[j, p]
-            L[i, j] = t / L[j, j]
-    for i in range(k):  # L y = rhs
-        t = rhs[i]
-        for p in range(i):
-            t -= L[i, p] * x[p]
-        x[i] = t / L[i, i]
-    for i in range(k - 1, -1, -1):  # L^T x = y
-        t = x[i]
-        for p in range(i + 1, k):
-            t -= L[p, i] * x[p]
-        x[i] = t / L[i, i]
-    return x, True
-
-
-@numba.njit(cache=True)
 def _solve_kernel(G, r, fired):
     """The work of :func:`solve_gram`; returns ``(g, rank, eig_max, eig_min_kept, cutoff)``."""
     n = r.shape[0]
@@ -109,20 +75,9 @@ def _solve_kernel(G, r, fired):
         rs[a] = r[idx[a]]
         for c in range(k):
             Gs[a, c] = G[idx[a], idx[c]]
-    eps = np.finfo(np.float64).eps
-    lam = np.linalg.eigvalsh(Gs)
-    eig_max = lam[k - 1]
-    cutoff = k * eps * eig_max
-    if lam[0] > cutoff:
-        # every eigenvalue is kept: the pseudo-inverse is the inverse
-        x, ok = _cholesky_solve(Gs, rs)
-        if ok:
-            for a in range(k):
-                g[idx[a]] = x[a]
-            return g, k, eig_max, lam[0], cutoff
     lam, V = np.linalg.eigh(Gs)
     eig_max = lam[k - 1]
-    cutoff = k * eps * eig_max
+    cutoff = k * np.finfo(np.float64).eps * eig_max
     c = V.T @ rs
     rank = 0
     eig_min_kept = 0.0
@@ -165,11 +120,12 @@ def solve_gram(G: np.ndarray, r: np.ndarray, fired: np.ndarray | None = None) ->
     ``O(n^3)``. The pseudo-inverse solution on the fired block, with eigenvalues at or
     below ``cutoff = k * eps * eig_max`` (``k`` the block size, as in ``numpy.linalg.lstsq``)
     treated as zero; that is the minimum-norm least-squares solution the design asks for.
-    The eigenvalues come first (``eigvalsh``). When all of them are kept, which is the
-    usual case, the pseudo-inverse is the inverse and a Cholesky solve gives it; otherwise
-    (or if Cholesky meets a non-positive pivot) the solution is ``V diag(1/lam_kept) V^T r``
-    from ``eigh``. Both run in one compiled call (about 3x faster than numpy's ``eigh`` at
-    n = 32, where Python overhead is most of the cost). Deterministic for a given matrix,
+    The solution is ``V diag(1/lam_kept) V^T r`` from a symmetric eigendecomposition
+    (``eigh``), gathered, solved and scattered in one compiled call: about 1.7x faster than
+    the same steps in numpy at n = 32, where Python overhead is much of the cost. (A
+    Cholesky solve when every eigenvalue is kept was faster still, but on Gram matrices
+    with condition numbers near 1e5 it moved the trajectory away from the pseudo-inverse
+    reference by more than the reference tests allow.) Deterministic for a given matrix,
     so implementations with equal Gram matrices get equal solutions.
 
     Examples
