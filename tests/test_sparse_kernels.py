@@ -27,3 +27,38 @@ def test_stable_order_pass_boundaries():
     for top in (0, 1, 2**RADIX_BITS - 1, 2**RADIX_BITS, 2 ** (2 * RADIX_BITS), 2**62):
         idx = np.array([top, 0, top, 1, 0], dtype=np.int64)
         np.testing.assert_array_equal(stable_order(idx), np.argsort(idx, kind="stable"))
+
+
+def _rounded_up(v):
+    """The smallest float32 at or above each float64 of ``v`` (plain numpy)."""
+    k = v.astype(np.float32)
+    low = k.astype(np.float64) < v
+    k[low] = np.nextafter(k[low], np.float32(np.inf))
+    return k
+
+
+_F64 = st.floats(-1e300, 1e300)  # past float32's range, short of float64 overflow
+
+
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 5)), elements=_F64),
+    st.integers(1, 4),
+    st.floats(0, 1e-3),
+)
+def test_fill_keys_rounds_up_to_float32(Z, log_L, slack_scale):
+    """Keys are ``z + slack`` rounded up to float32, stored at (row // L, input, row % L);
+    covers signs, zeros, subnormals and values beyond the float32 range."""
+    from impls.tree import fill_keys
+
+    L = 2**log_L
+    t, n = Z.shape
+    slack = slack_scale * np.abs(Z).max(axis=1)
+    s0 = 3  # rows start mid-block
+    nb = -(-(s0 + t) // L)
+    keys = np.full((nb, n, L), -np.inf, dtype=np.float32)
+    fill_keys(keys, Z, slack, s0)
+    with np.errstate(over="ignore"):  # float32 overflow to +inf is the right upper key
+        want = _rounded_up(Z + slack[:, None])
+    got = keys.transpose(0, 2, 1).reshape(nb * L, n)[s0 : s0 + t]
+    np.testing.assert_array_equal(got, want)
+    assert np.all(got.astype(np.float64) >= Z + slack[:, None])
