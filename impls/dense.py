@@ -10,6 +10,12 @@ Per-iteration cost ``O(m n d + m n^2 + n^3)``:
   per block;
 * refresh: ``Z_B = W_B X^T``, ``A_B = Z_B > b``, ``f += a_B^T relu(Z_B - b) / sqrt m`` and
   the intersection counts ``C += A_B^T A_B`` for the next step, all in the same pass.
+
+The work arrays of one block are allocated once per trainer and written with ``out=``, so
+the loop over blocks allocates nothing (no page faults, no allocator state that changes
+timings from one point of a sweep to the next). The neurons the next update moves (those
+firing for some input) are counted from row sums of the 0/1 block the counts are built
+from, a matrix-vector product, in place of a row-wise ``any``.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class DenseTrainer(Trainer):
         self._XT = xp.ascontiguousarray(self._X.T)
         self._bt = problem.X.dtype.type(problem.b)
         self._sqrt_m = math.sqrt(spec.m)
+        self._buf = None
+        self._firing = 0  # neurons that fire for some input: the next update moves them
         import time
 
         t0 = time.perf_counter()
@@ -79,38 +87,64 @@ class DenseTrainer(Trainer):
         for start in range(0, m, B):
             yield slice(start, min(m, start + B))
 
+    def _buffers(self, rows):
+        """Per-block work arrays, allocated once and reused by every pass (views of the
+        first ``rows`` rows for the last, shorter block): no allocation inside the loop."""
+        buf = self._buf
+        if buf is None:
+            xp, spec = self.xp, self.problem.spec
+            B, n, d = self._block, spec.n, spec.d
+            cdt = np.float32 if spec.m <= (1 << 24) else np.float64  # exact counts
+            buf = self._buf = {
+                "Af": xp.empty((B, n), dtype=spec.dtype),  # scaled activations of the update
+                "delta": xp.empty((B, d), dtype=spec.dtype),
+                "Z": xp.empty((B, n), dtype=spec.dtype),
+                "Anew": xp.empty((B, n), dtype=bool),
+                "diff": xp.empty((B, n), dtype=bool),
+                "Ac": xp.empty((B, n), dtype=cdt),  # 0/1 for the counts
+                "rowsum": xp.empty(B, dtype=cdt),
+                "ones": xp.ones(n, dtype=cdt),
+            }
+        return {k: (v if k == "ones" else v[:rows]) for k, v in buf.items()}
+
     def _refresh(self, GX, scale):
         """One pass over m: optionally apply the update, then recompute A, f and C.
 
         Returns ``(f, C)`` and, through ``self._last_flips`` / ``_last_moved``, the
-        number of flipped activations and moved neurons of the update.
+        number of flipped activations and moved neurons of the update. The neurons that
+        fire for some input (those the next update moves) are counted here, from the row
+        sums of the 0/1 matrix the counts are built from.
         """
         n = self.problem.n
         xp = self.xp
         f = xp.zeros(n, dtype=np.float64)
         C = xp.zeros((n, n), dtype=np.float64)
-        flips = moved = 0
-        cdt = np.float32 if self.problem.m <= (1 << 24) else np.float64  # exact counts
+        flips = 0
+        firing = 0
         for sl in self._blocks():
             Wb = self._W[sl]
             Ab = self._A[sl]
+            b = self._buffers(Wb.shape[0])
             if GX is not None:
-                Af = Ab.astype(Wb.dtype)
-                delta = Af @ GX
-                delta *= scale[sl, None]
+                Af, delta = b["Af"], b["delta"]
+                xp.multiply(Ab, scale[sl, None], out=Af)  # diag(a_B) A_B, scaled
+                xp.matmul(Af, GX, out=delta)
                 Wb += delta
-                moved += int(xp.count_nonzero(Ab.any(axis=1)))
-            Z = Wb @ self._XT
-            Anew = Z > self._bt
+            Z, Anew = b["Z"], b["Anew"]
+            xp.matmul(Wb, self._XT, out=Z)
+            xp.greater(Z, self._bt, out=Anew)
             if GX is not None:
-                flips += int(xp.count_nonzero(Anew != Ab))
+                flips += int(xp.count_nonzero(xp.not_equal(Anew, Ab, out=b["diff"])))
             Z -= self._bt
             xp.maximum(Z, 0, out=Z)
             f += self._a64[sl] @ Z.astype(np.float64, copy=False)
-            Ac = Anew.astype(cdt)
+            Ac = b["Ac"]
+            Ac[...] = Anew
             C += Ac.T @ Ac
+            firing += int(xp.count_nonzero(xp.matmul(Ac, b["ones"], out=b["rowsum"])))
             Ab[...] = Anew
-        self._last_flips, self._last_moved = flips, moved
+        self._last_flips, self._last_moved = flips, self._firing
+        self._firing = firing
         return self._host(f / self._sqrt_m), self._host(C)
 
     def _predictions(self):
