@@ -161,19 +161,24 @@ def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
 
     Repeat by repeat over the whole grid, so that the repeats of one point are spread
     over the run (a burst of load from a neighbour on a shared machine then spoils one
-    repeat of a point, not all of them); at every (alpha, m) the implementations side by
-    side, their order rotated from one repeat to the next: whatever runs right before a
-    point (a dense pass that evicts the caches, say) then falls on every implementation
-    alike instead of always on the same one.
+    repeat of a point, not all of them). Within a repeat the (alpha, m) cells come in a
+    random order, drawn afresh for every repeat from ``(seed, repeat)`` (the same plan
+    on every run, so a resumed sweep measures what the first one would have): a slow
+    spell of the machine then lands on widths picked at random instead of on a run of
+    neighbouring widths, where it would tilt the fitted slope. At every cell the
+    implementations side by side, their order rotated from one repeat to the next:
+    whatever runs right before a point (a dense pass that evicts the caches, say) then
+    falls on every implementation alike instead of always on the same one.
     """
     k = len(cfg.impls)
-    return [
-        (cfg.impls[(j + rep) % k], alpha, m, rep)
-        for rep in range(cfg.repeats)
-        for alpha in cfg.alphas
-        for m in cfg.ms
-        for j in range(k)
-    ]
+    cells = [(alpha, m) for alpha in cfg.alphas for m in cfg.ms]
+    plan = []
+    for rep in range(cfg.repeats):
+        order = np.random.default_rng([cfg.seed, rep]).permutation(len(cells))
+        for c in order:
+            alpha, m = cells[c]
+            plan.extend((cfg.impls[(j + rep) % k], alpha, m, rep) for j in range(k))
+    return plan
 
 
 def m_label(m: int) -> str:

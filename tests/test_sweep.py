@@ -183,6 +183,25 @@ def test_repeats_sweep_the_whole_grid_in_turn():
         assert {(p[0], p[1], p[2]) for p in block} == {(i, a, m) for i in cfg.impls for a in cfg.alphas for m in cfg.ms}
 
 
+def test_cells_come_in_a_seeded_random_order_within_each_repeat():
+    cfg = tiny(impls=["dense", "band"], alphas=[0.24, 0.5], m_min=2**8, m_max=2**13, repeats=4)
+    plan = planned_points(cfg)
+    assert plan == planned_points(cfg)  # the same plan every time: resume depends on it
+    per = len(cfg.impls) * len(cfg.alphas) * len(cfg.ms)
+    cells = [[(p[1], p[2]) for p in plan[r * per : (r + 1) * per : len(cfg.impls)]] for r in range(cfg.repeats)]
+    ascending = [(a, m) for a in cfg.alphas for m in cfg.ms]
+    for r, order in enumerate(cells):
+        assert sorted(order) == ascending  # every cell once per repeat
+        # implementations side by side at every cell
+        for j in range(len(order)):
+            pair = plan[r * per + 2 * j : r * per + 2 * j + 2]
+            assert {p[0] for p in pair} == set(cfg.impls) and len({(p[1], p[2]) for p in pair}) == 1
+    assert len({tuple(o) for o in cells}) == cfg.repeats  # a fresh order for every repeat
+    assert all(o != ascending for o in cells)
+    assert planned_points(tiny(impls=["dense", "band"], alphas=[0.24, 0.5], m_min=2**8, m_max=2**13,
+                               repeats=4, seed=1)) != plan
+
+
 def test_fractional_grid_factor():
     cfg = tiny(m_min=2**10, m_max=2**12, m_factor=2**0.5)
     assert cfg.ms == [1024, 1448, 2048, 2896, 4096]
