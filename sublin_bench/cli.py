@@ -14,6 +14,7 @@ from rich.table import Table
 from . import __version__, registry
 from .errors import SublinError
 from .problem import ProblemSpec
+from .sweep import SweepConfig
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -221,8 +222,8 @@ def verify(impls, steps, seed):
               help="Grid ratio: 2**0.5 puts two widths in every doubling, 2 one.")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True)
 @click.option("--d", "d", type=SIZE, default=32, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True, help="T steps timed per point.")
-@click.option("--repeats", type=click.IntRange(min=1), default=6, show_default=True, help="Fresh builds per point.")
+@click.option("--steps", type=click.IntRange(min=1), default=SweepConfig.steps, show_default=True, help="T steps timed per point.")
+@click.option("--repeats", type=click.IntRange(min=1), default=SweepConfig.repeats, show_default=True, help="Fresh builds per point.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
@@ -235,11 +236,11 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
 
     \b
     With no options: dense, tree and band at alpha 0.24 and 0.5, n = d = 32,
-    m = 2^12 .. 2^20 with two widths per doubling, 6 repeats of T = 3 steps
+    m = 2^12 .. 2^20 with two widths per doubling, 8 repeats of T = 3 steps
     (about two minutes on 2 cores).
     """
     from .report import analyse, write_report
-    from .sweep import SweepConfig, machine_info, run_sweep
+    from .sweep import machine_info, run_sweep
 
     if from_asv:
         from .asv_import import load_asv_results

@@ -229,3 +229,12 @@ def test_cli_grid_factor_rejects_bad_values(bad, tmp_path):
     res = CliRunner().invoke(cli, ["scale", "--factor", bad, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--factor" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_defaults_are_the_sweep_defaults():
+    from sublin_bench.cli import scale
+
+    opts = {p.name: p.default for p in scale.params}
+    cfg = SweepConfig()
+    assert (opts["repeats"], opts["steps"]) == (cfg.repeats, cfg.steps)
+    assert f"{cfg.repeats} repeats of T = {cfg.steps} steps" in scale.help
