@@ -64,7 +64,7 @@ class DenseTrainer(Trainer):
         self._XT = xp.ascontiguousarray(self._X.T)
         self._bt = problem.X.dtype.type(problem.b)
         self._sqrt_m = math.sqrt(spec.m)
-        self._buf = None
+        self._allocate_buffers()
         self._firing = 0  # neurons that fire for some input: the next update moves them
         import time
 
@@ -87,25 +87,22 @@ class DenseTrainer(Trainer):
         for start in range(0, m, B):
             yield slice(start, min(m, start + B))
 
-    def _buffers(self, rows):
-        """Per-block work arrays, allocated once and reused by every pass (views of the
-        first ``rows`` rows for the last, shorter block): no allocation inside the loop."""
-        buf = self._buf
-        if buf is None:
-            xp, spec = self.xp, self.problem.spec
-            B, n, d = self._block, spec.n, spec.d
-            cdt = np.float32 if spec.m <= (1 << 24) else np.float64  # exact counts
-            buf = self._buf = {
-                "Af": xp.empty((B, n), dtype=spec.dtype),  # scaled activations of the update
-                "delta": xp.empty((B, d), dtype=spec.dtype),
-                "Z": xp.empty((B, n), dtype=spec.dtype),
-                "Anew": xp.empty((B, n), dtype=bool),
-                "diff": xp.empty((B, n), dtype=bool),
-                "Ac": xp.empty((B, n), dtype=cdt),  # 0/1 for the counts
-                "rowsum": xp.empty(B, dtype=cdt),
-                "ones": xp.ones(n, dtype=cdt),
-            }
-        return {k: (v if k == "ones" else v[:rows]) for k, v in buf.items()}
+    def _allocate_buffers(self):
+        """Per-block work arrays, allocated once and reused by every pass (the last,
+        shorter block uses views of their first rows): no allocation inside the loop."""
+        xp, spec = self.xp, self.problem.spec
+        B, n, d = min(self._block, spec.m), spec.n, spec.d
+        cdt = np.float32 if spec.m <= (1 << 24) else np.float64  # exact counts
+        self._ones = xp.ones(n, dtype=cdt)
+        self._buf = {
+            "Af": xp.empty((B, n), dtype=spec.dtype),  # scaled activations of the update
+            "delta": xp.empty((B, d), dtype=spec.dtype),
+            "Z": xp.empty((B, n), dtype=spec.dtype),
+            "Anew": xp.empty((B, n), dtype=bool),
+            "diff": xp.empty((B, n), dtype=bool),
+            "Ac": xp.empty((B, n), dtype=cdt),  # 0/1 for the counts
+            "rowsum": xp.empty(B, dtype=cdt),
+        }
 
     def _refresh(self, GX, scale):
         """One pass over m: optionally apply the update, then recompute A, f and C.
@@ -124,7 +121,8 @@ class DenseTrainer(Trainer):
         for sl in self._blocks():
             Wb = self._W[sl]
             Ab = self._A[sl]
-            b = self._buffers(Wb.shape[0])
+            rows = Wb.shape[0]
+            b = self._buf if rows == len(self._buf["Z"]) else {k: v[:rows] for k, v in self._buf.items()}
             if GX is not None:
                 Af, delta = b["Af"], b["delta"]
                 xp.multiply(Ab, scale[sl, None], out=Af)  # diag(a_B) A_B, scaled
@@ -141,7 +139,7 @@ class DenseTrainer(Trainer):
             Ac = b["Ac"]
             Ac[...] = Anew
             C += Ac.T @ Ac
-            firing += int(xp.count_nonzero(xp.matmul(Ac, b["ones"], out=b["rowsum"])))
+            firing += int(xp.count_nonzero(xp.matmul(Ac, self._ones, out=b["rowsum"])))
             Ab[...] = Anew
         self._last_flips, self._last_moved = flips, self._firing
         self._firing = firing
