@@ -193,9 +193,11 @@ def test_cells_come_in_a_seeded_random_order_within_each_repeat():
     for r, order in enumerate(cells):
         assert sorted(order) == ascending  # every cell once per repeat
         # implementations side by side at every cell
+        k = len(cfg.impls)
         for j in range(len(order)):
-            pair = plan[r * per + 2 * j : r * per + 2 * j + 2]
-            assert {p[0] for p in pair} == set(cfg.impls) and len({(p[1], p[2]) for p in pair}) == 1
+            side_by_side = plan[r * per + k * j : r * per + k * (j + 1)]
+            assert {p[0] for p in side_by_side} == set(cfg.impls)
+            assert len({(p[1], p[2]) for p in side_by_side}) == 1
     assert len({tuple(o) for o in cells}) == cfg.repeats  # a fresh order for every repeat
     assert all(o != ascending for o in cells)
     assert planned_points(tiny(impls=["dense", "band"], alphas=[0.24, 0.5], m_min=2**8, m_max=2**13,
