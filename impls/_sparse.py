@@ -14,6 +14,27 @@ An implementation that knows the fired sets ``S_i`` (as CSR, with the pre-activa
 None of this allocates or scans anything of size m. Subclasses supply the index: how to
 build it, and how to refresh it after the rows ``U`` of ``W`` moved (:meth:`_refresh`),
 returning the new fired sets.
+
+Neuron order
+------------
+Inside a trainer the neurons may be stored in another order than the problem's. With
+``neuron_order="firing"`` (the default) the build sorts them once, stably, by the number
+of inputs they fire on at ``W_0``, most first (:func:`firing_order`): the neurons that
+fire, and so move, sit together at the front of ``W`` and of the index, instead of
+scattered over all m rows. Every per-step access to neuron data then falls in few cache
+lines and pages: at alpha = 0.24 about 12% of the neurons move each step, which in the
+problem's order put a moved neuron in ~86% of tree's 16-neuron leaf blocks, so the key
+refresh streamed almost all ``4 m n`` bytes of keys every step (memory traffic
+proportional to m although the counted work is not). The sort costs ``O(m n d)`` (the
+inner products the index build computes anyway) plus a radix sort, and is timed as part
+of the build; the steps do nothing more. The order is fixed at build: neurons that start
+to fire later are wherever the sort left them, so the gain shrinks as firing sets drift
+(at alpha = 0.5 they drift far), but the work and the results never depend on it.
+``neuron_order="given"`` keeps the problem's order.
+
+Everything public speaks the problem's order: :meth:`SparseTrainer.active_sets` and
+:meth:`SparseTrainer.weights` map back (``O(K log K)`` and ``O(m d)``, outside the step).
+Private arrays (``_W``, ``_idx``, the index) are in the stored order.
 """
 
 from __future__ import annotations
@@ -25,6 +46,7 @@ import numba
 import numpy as np
 
 from impls._prefetch import prefetch_row
+from impls.dense import block_rows
 from sublin_bench.interface import Trainer, UpdateResult
 
 #: How many rows ahead the kernels prefetch (see :mod:`impls._prefetch`).
@@ -176,6 +198,25 @@ def apply_update(W, U, uptr, uinp, g, X, a, coef):
             W[r, c] = W[r, c] + s * acc[c]
 
 
+#: The values of the ``neuron_order`` option.
+NEURON_ORDERS = ("firing", "given")
+
+
+def firing_order(W: np.ndarray, XT: np.ndarray, b: float, rows: int) -> np.ndarray:
+    """A permutation of the rows of ``W`` that puts the neurons firing on the most inputs
+    first: a stable sort of ``c_r = |{i : <w_r, x_i> > b}|``, descending, so ties keep
+    their order. ``O(m n d)`` in blocks of ``rows`` rows, then a radix sort (numpy's stable
+    sort of 16-bit keys). The values only order the neurons, so their rounding does not
+    matter."""
+    m, n = W.shape[0], XT.shape[1]
+    dt = np.uint16 if n < 2**16 else np.int64
+    key = np.empty(m, dtype=dt)
+    for s in range(0, m, rows):
+        c = np.count_nonzero(W[s : s + rows] @ XT > b, axis=1)
+        key[s : s + rows] = n - c  # 0 for a neuron firing on every input
+    return np.argsort(key, kind="stable").astype(np.int64)
+
+
 def dot_slack(rownorm: np.ndarray, d: int, dtype) -> np.ndarray:
     """A bound on ``|z_a - z_b|`` for two floating-point evaluations of ``<w_r, x>`` with
     ``||x|| = 1`` in any summation order: ``2 (d + 2) u ||w_r||`` (Cauchy-Schwarz on the
@@ -208,18 +249,31 @@ class SparseTrainer(Trainer):
         tiny = cls(make_problem(ProblemSpec(m=64, n=3, d=2, alpha=0.1, seed=1, dtype=dtype)))
         tiny.run(2)
 
-    def __init__(self, problem, *, step_size=1.0, **_):
+    def __init__(self, problem, *, step_size=1.0, neuron_order="firing", **_):
         super().__init__(problem, step_size=step_size)
+        if neuron_order not in NEURON_ORDERS:
+            from sublin_bench.errors import ConfigError
+
+            raise ConfigError(
+                f"neuron_order must be one of {', '.join(map(repr, NEURON_ORDERS))}, got {neuron_order!r}."
+            )
+        self.neuron_order = neuron_order
         self.warm_up(problem.spec.dtype)
         spec = problem.spec
-        self._W = np.array(problem.W0, dtype=spec.dtype, copy=True)
         self._X = problem.X
         self._X64 = problem.X.astype(np.float64)
         self._XT = np.ascontiguousarray(problem.X.T)
-        self._a64 = problem.a.astype(np.float64)
         self._sqrt_m = math.sqrt(spec.m)
         self._unit_roundoff = float(np.finfo(spec.dtype).eps) / 2  # u of the working dtype
         t0 = time.perf_counter()
+        if neuron_order == "firing":
+            self._perm = firing_order(problem.W0, self._XT, problem.b, block_rows(spec))
+            self._W = np.take(problem.W0, self._perm, axis=0)  # a copy, in the stored order
+            self._a64 = problem.a[self._perm].astype(np.float64)
+        else:
+            self._perm = None
+            self._W = np.array(problem.W0, dtype=spec.dtype, copy=True)
+            self._a64 = problem.a.astype(np.float64)
         self._ptr, self._idx, self._z, build_work = self._build()
         self.build_seconds = time.perf_counter() - t0
         self.build_work = build_work
@@ -262,8 +316,24 @@ class SparseTrainer(Trainer):
         work["neurons_moved"] = int(U.size)
         return UpdateResult(flips=flips, moved=int(U.size), work=work)
 
+    def _given_indices(self, ptr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """CSR column indices in the stored order -> the problem's order, rows sorted."""
+        if self._perm is None:
+            return idx.copy()
+        given = self._perm[idx]
+        rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+        return given[np.lexsort((given, rows))]
+
+    def _given_rows(self, A: np.ndarray) -> np.ndarray:
+        """An array indexed by neuron in the stored order -> the problem's order (a copy)."""
+        if self._perm is None:
+            return A.copy()
+        out = np.empty_like(A)
+        out[self._perm] = A
+        return out
+
     def active_sets(self):
-        return self._ptr.copy(), self._idx.copy()
+        return self._ptr.copy(), self._given_indices(self._ptr, self._idx)
 
     def weights(self):
-        return self._W.copy()
+        return self._given_rows(self._W)

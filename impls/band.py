@@ -192,13 +192,16 @@ class BandTrainer(SparseTrainer):
     ----------
     margin : float, optional
         The margin ``D > 0``; defaults to :func:`default_margin` of ``b``.
+    neuron_order : {"firing", "given"}
+        How the neurons are stored (see :mod:`impls._sparse`): the ones firing on the
+        most inputs first (default), or the problem's order.
     """
 
     name = "band"
 
-    def __init__(self, problem, *, step_size=1.0, margin=None):
+    def __init__(self, problem, *, step_size=1.0, margin=None, neuron_order="firing"):
         self.margin = resolve_margin(margin, problem.b)
-        super().__init__(problem, step_size=step_size)
+        super().__init__(problem, step_size=step_size, neuron_order=neuron_order)
 
     @classmethod
     def memory_estimate(cls, spec, margin=None) -> int:
@@ -207,6 +210,7 @@ class BandTrainer(SparseTrainer):
         return int(
             2 * spec.m * spec.d * spec.itemsize  # W and anchors
             + spec.m  # moved flags
+            + 10 * spec.m  # neuron order and its sort keys
             + 4 * 16 * cand  # candidate lists (idx, z), old and new, plus build triples
             + block_rows(spec) * (spec.d + 3 * spec.n) * 8
         )
@@ -255,5 +259,6 @@ class BandTrainer(SparseTrainer):
 
     @property
     def candidates(self) -> tuple[np.ndarray, np.ndarray]:
-        """The candidate lists ``C_i`` as CSR (for inspection and tests)."""
-        return self._cptr.copy(), self._cidx.copy()
+        """The candidate lists ``C_i`` as CSR, in the problem's neuron order (for inspection
+        and tests)."""
+        return self._cptr.copy(), self._given_indices(self._cptr, self._cidx)

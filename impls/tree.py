@@ -292,11 +292,14 @@ class TreeTrainer(SparseTrainer):
         Children per internal node ``F`` (default 8: the F children of a node are
         contiguous, 32 bytes, so a level costs one cache line and there are
         ``log_8`` rather than ``log_2`` levels).
+    neuron_order : {"firing", "given"}
+        How the neurons are laid out in the leaves (see :mod:`impls._sparse`): the ones
+        firing on the most inputs first (default), or the problem's order.
     """
 
     name = "tree"
 
-    def __init__(self, problem, *, step_size=1.0, leaf_size=None, fanout=8):
+    def __init__(self, problem, *, step_size=1.0, leaf_size=None, fanout=8, neuron_order="firing"):
         F = int(fanout)
         if F not in (2, 4, 8, 16):
             from sublin_bench.errors import ConfigError
@@ -310,7 +313,7 @@ class TreeTrainer(SparseTrainer):
 
             raise ConfigError(f"leaf_size must be a power of two >= 1, got {leaf_size!r}.")
         self._L, self._F = L, F
-        super().__init__(problem, step_size=step_size)
+        super().__init__(problem, step_size=step_size, neuron_order=neuron_order)
 
     @staticmethod
     def _heap_leaves(m: int, L: int, F: int = 8) -> int:
@@ -332,9 +335,10 @@ class TreeTrainer(SparseTrainer):
         return 16
 
     def keys_matrix(self) -> np.ndarray:
-        """The leaf keys as an (m, n) array (for inspection and tests)."""
+        """The leaf keys as an (m, n) array in the problem's neuron order (for inspection
+        and tests)."""
         nb, n, L = self._keys.shape
-        return self._keys.transpose(0, 2, 1).reshape(nb * L, n)[: self.problem.m]
+        return self._given_rows(self._keys.transpose(0, 2, 1).reshape(nb * L, n)[: self.problem.m])
 
     @classmethod
     def memory_estimate(cls, spec, leaf_size=None, fanout=8) -> int:
@@ -347,6 +351,7 @@ class TreeTrainer(SparseTrainer):
             + 4 * (m + L) * n  # leaf keys, blocked
             + 8 * B * n  # heap (n x 2B float32)
             + 8 * m  # row norms
+            + 10 * m  # neuron order and its sort keys
             + block_rows(spec) * (d + 2 * n) * 8  # build block
             + fired_guess * 16
         )

@@ -12,7 +12,9 @@ from hypothesis import event, given, note
 from hypothesis import strategies as st
 
 from impls.cupy_band import ArrayBandTrainer
+from impls.band import BandTrainer
 from impls.dense import DenseTrainer
+from impls.tree import TreeTrainer
 from sublin_bench import Problem, ProblemSpec, make_problem, registry
 from sublin_bench.cli import VERIFY_GRID
 from sublin_bench.conformance import AGREE, DISAGREE, compare
@@ -22,6 +24,18 @@ from .helpers import custom_problem
 # "array-band" is the GPU implementation's algorithm run with numpy, so that every line of
 # it is checked here on machines without a GPU (impls/cupy_band.py)
 registry.register("array-band", ArrayBandTrainer)
+
+
+class _GivenOrder:
+    """The sparse implementations store neurons firing-first by default; these variants
+    keep the problem's order, so that both layouts are checked against dense."""
+
+    def __init__(self, problem, **options):
+        super().__init__(problem, neuron_order="given", **options)
+
+
+registry.register("tree-given", type("TreeGivenOrder", (_GivenOrder, TreeTrainer), {"name": "tree-given"}))
+registry.register("band-given", type("BandGivenOrder", (_GivenOrder, BandTrainer), {"name": "band-given"}))
 IMPLS = [name for name in registry.names() if name != "dense"]
 STEPS = 4
 

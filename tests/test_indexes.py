@@ -33,13 +33,14 @@ class IndexMachine(RuleBasedStateMachine):
         dtype=st.sampled_from(["float64", "float32"]),
         options=st.sampled_from([
             {}, {"leaf_size": 1}, {"leaf_size": 4, "fanout": 2}, {"fanout": 16}, {"leaf_size": 2, "fanout": 4},
-            {"margin": 0.05}, {"margin": 1.0},
+            {"margin": 0.05}, {"margin": 1.0}, {"neuron_order": "given"},
+            {"neuron_order": "given", "leaf_size": 2}, {"neuron_order": "given", "margin": 0.05},
         ]),
     )
     def build(self, m, n, d, b, seed, dtype, options):
         rng = np.random.default_rng(seed)
-        tree_opts = ("leaf_size", "fanout")
-        options = {k: v for k, v in options.items() if (k in tree_opts) == (self.cls is TreeTrainer)}
+        own = ("leaf_size", "fanout") if self.cls is TreeTrainer else ("margin",)
+        options = {k: v for k, v in options.items() if k in own or k == "neuron_order"}
         X = rng.standard_normal((n, d))
         W = rng.standard_normal((m, d))
         a = np.where(rng.random(m) < 0.5, -1, 1)
@@ -83,9 +84,11 @@ class TreeMachine(IndexMachine):
     @invariant()
     def keys_bound_values_and_heap_is_max(self):
         t = self.t
-        Z, _ = brute_force(t._W, t._X, t.problem.b)
-        keys = t.keys_matrix()
+        Z, _ = brute_force(t.weights(), t._X, t.problem.b)
+        keys = t.keys_matrix()  # the problem's order, like weights()
         assert np.all(keys.astype(np.float64) >= Z - 1e-12 * (1 + np.abs(Z)))
+        if t._perm is not None:
+            keys = keys[t._perm]  # the leaves hold the neurons in the stored order
         B, L, F, m, bq = t._B, t._L, t._F, t.problem.m, t._bq
         # the query's invariant: a node equals the largest key below it wherever that key
         # or the node exceeds b (rounded down); keys below b are unconstrained
