@@ -53,7 +53,6 @@ from scipy.special import ndtr
 from impls._prefetch import prefetch, prefetch_row
 from impls._sparse import AHEAD, SparseTrainer, dot_slack
 from impls.dense import block_rows
-from sublin_bench.linalg import indptr_from_counts
 
 NEG_INF32 = np.float32(-np.inf)
 _STACK = 1024  # DFS stack entries: at most (F - 1) per level plus one, F <= 16, <= 63 levels
@@ -225,19 +224,23 @@ def _evaluate(cbuf, nbuf, W, X, i, b, out_idx, out_z, pos):
 
 
 @numba.njit(cache=True)
-def query_all(heap, B, keys, F, W, X, b, bq, out_idx, out_z, counts, visited, cands):
+def query_all(heap, B, keys, F, W, X, b, bq, out_idx, out_z, counts):
     """Report ``S_i = {r : <w_r, x_i> > b}`` for every input, sorted, with the values,
     into row i of ``out_idx`` / ``out_z``.
 
     ``counts[i]`` is ``|S_i|``, or -1 when row i of the output is too small (the caller
-    grows it and asks again). ``visited[i]`` and ``cands[i]`` count the tree nodes and
-    leaf keys read and the candidates evaluated exactly. Serial on purpose: a
+    grows it and asks again). Returns ``(fits, visited, candidates)``: whether every row
+    fitted, the tree nodes and leaf keys read, and the candidates evaluated exactly.
+    Serial on purpose: a
     ``prange`` over inputs gained nothing on two cores and lost much when BLAS threads
     from a neighbouring dense run were still spinning.
     """
     nb, n, L = keys.shape
     cap = out_idx.shape[1]
     stack = np.empty(_STACK, dtype=np.int64)
+    vis_total = 0
+    cnd_total = 0
+    fits = True
     cbuf = np.empty(256, dtype=np.int64)  # candidates awaiting their exact evaluation
     for i in range(n):
         pos = 0
@@ -269,9 +272,33 @@ def query_all(heap, B, keys, F, W, X, b, bq, out_idx, out_z, counts, visited, ca
                             nbuf += 1
                             cnd += 1
             pos = _evaluate(cbuf, nbuf, W, X, i, b, out_idx, out_z, pos)
-            counts[i] = pos if pos <= cap else -1
-        visited[i] = vis
-        cands[i] = cnd
+            if pos > cap:
+                counts[i] = -1
+                fits = False
+            else:
+                counts[i] = pos
+        vis_total += vis
+        cnd_total += cnd
+    return fits, vis_total, cnd_total
+
+
+@numba.njit(cache=True)
+def compact_rows(out_idx, out_z, counts):
+    """The first ``counts[i]`` entries of each row of ``out_idx`` / ``out_z`` as one CSR
+    structure ``(indptr, indices, values)``; ``O(sum_i counts[i])``."""
+    n = counts.shape[0]
+    ptr = np.empty(n + 1, dtype=np.int64)
+    ptr[0] = 0
+    for i in range(n):
+        ptr[i + 1] = ptr[i] + counts[i]
+    idx = np.empty(ptr[n], dtype=np.int64)
+    z = np.empty(ptr[n], dtype=np.float64)
+    for i in range(n):
+        o = ptr[i]
+        for p in range(counts[i]):
+            idx[o + p] = out_idx[i, p]
+            z[o + p] = out_z[i, p]
+    return ptr, idx, z
 
 
 def _b_down(b: float) -> np.float32:
@@ -374,7 +401,8 @@ class TreeTrainer(SparseTrainer):
             fill_keys(self._keys, Wb @ self._XT, slack, s)
         self._heap = np.empty((n, 2 * self._B), dtype=np.float32)
         build_heap(self._keys, self._F, self._heap, self._B)
-        self._bq = _b_down(self.problem.b)
+        self._b = float(self.problem.b)
+        self._bq = _b_down(self._b)
         # per-input result rows sized for twice the expected |S_i|, grown on demand
         cap = int(2 * m * float(ndtr(-self.problem.b))) + 64
         self._out_idx = np.empty((n, cap), dtype=np.int64)
@@ -386,23 +414,18 @@ class TreeTrainer(SparseTrainer):
     def _query(self):
         n = self.problem.n
         counts = np.empty(n, dtype=np.int64)
-        visited = np.empty(n, dtype=np.int64)
-        cands = np.empty(n, dtype=np.int64)
         while True:
-            query_all(
+            fits, visited, cands = query_all(
                 self._heap, self._B, self._keys, self._F, self._W, self._X,
-                float(self.problem.b), self._bq, self._out_idx, self._out_z, counts, visited, cands,
+                self._b, self._bq, self._out_idx, self._out_z, counts,
             )
-            if counts.min() >= 0:
+            if fits:
                 break
             cap = 2 * self._out_idx.shape[1]
             self._out_idx = np.empty((n, cap), dtype=np.int64)
             self._out_z = np.empty((n, cap), dtype=np.float64)
-        ptr = indptr_from_counts(counts)
-        idx = np.concatenate([self._out_idx[i, : counts[i]] for i in range(n)])
-        z = np.concatenate([self._out_z[i, : counts[i]] for i in range(n)])
-        work = {"tree_nodes_visited": int(visited.sum()), "candidates_evaluated": int(cands.sum())}
-        return ptr, idx, z, work
+        ptr, idx, z = compact_rows(self._out_idx, self._out_z, counts)
+        return ptr, idx, z, {"tree_nodes_visited": int(visited), "candidates_evaluated": int(cands)}
 
     def _refresh(self, g, coef):
         n = self.problem.n
