@@ -35,7 +35,9 @@ re-evaluation prefetch the rows of W (and of the anchors) a few neurons ahead
 (:mod:`impls._prefetch`), which makes the step about 1.6x faster at m = 2^20,
 alpha = 0.24, where nearly every one of those reads misses the cache. No array of size
 m is allocated or scanned per step; the flag array ``moved`` (m bytes, allocated once at
-build) is set and cleared only at the moved rows.
+build) is set and cleared only at the moved rows. The neurons are stored firing-first
+(:mod:`impls._sparse`), so the rows a step reads and writes are packed together: 1.4x
+faster at alpha = 0.24 and 1.25x at alpha = 0.5 (m = 2^20).
 """
 
 from __future__ import annotations

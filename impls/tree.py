@@ -15,6 +15,13 @@ Layout (pynndescent style: plain arrays, no jitclass)
   -inf. With the default leaf size 16 the heap has between m / 16 and m / 2 leaves
   (``8 B n`` bytes, at most the size of the keys), and its upper levels stay in cache.
 
+Neuron order: r above is a neuron's position in the stored order, by default the
+firing-first order of :mod:`impls._sparse` (the neurons that fire at build fill the first
+leaf blocks). A moved neuron's n keys lie in its own block, so with the fired neurons
+packed together the refresh writes few blocks instead of nearly all of them, and a
+query finds its hot blocks side by side. At alpha = 0.24, m = 2^20 this made a step
+1.5x faster (alpha = 0.5: 2.1x).
+
 Query (``S_i``): descend from the root only into nodes whose key exceeds ``b``; in a block
 that does, evaluate ``<w_r, x_i>`` exactly (d flops) for the rows whose key exceeds ``b``.
 ``O(k_i F log_F m + k_i d)`` per input. The candidates are collected first and evaluated
