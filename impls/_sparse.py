@@ -47,7 +47,9 @@ import numpy as np
 
 from impls._prefetch import prefetch_row
 from impls.dense import block_rows
+from sublin_bench.errors import ConfigError
 from sublin_bench.interface import Trainer, UpdateResult
+from sublin_bench.linalg import rows_of
 
 #: How many rows ahead the kernels prefetch (see :mod:`impls._prefetch`).
 AHEAD = 8
@@ -260,8 +262,6 @@ class SparseTrainer(Trainer):
     def __init__(self, problem, *, step_size=1.0, neuron_order="firing", **_):
         super().__init__(problem, step_size=step_size)
         if neuron_order not in NEURON_ORDERS:
-            from sublin_bench.errors import ConfigError
-
             raise ConfigError(
                 f"neuron_order must be one of {', '.join(map(repr, NEURON_ORDERS))}, got {neuron_order!r}."
             )
@@ -329,8 +329,7 @@ class SparseTrainer(Trainer):
         if self._perm is None:
             return idx.copy()
         given = self._perm[idx]
-        rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-        return given[np.lexsort((given, rows))]
+        return given[np.lexsort((given, rows_of(ptr)))]
 
     def _given_rows(self, A: np.ndarray) -> np.ndarray:
         """An array indexed by neuron in the stored order -> the problem's order (a copy)."""

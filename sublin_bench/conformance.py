@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import registry
-from .linalg import solve_gram
+from .linalg import rows_of, solve_gram
 from .problem import Problem
 
 SAFETY = 16.0
@@ -98,8 +98,7 @@ def _check_csr(csr, n: int, m: int, who: str) -> tuple[np.ndarray, np.ndarray] |
 def _mask(csr, n: int, m: int) -> np.ndarray:
     indptr, indices = csr
     out = np.zeros((n, m), dtype=bool)
-    rows = np.repeat(np.arange(n), np.diff(indptr))
-    out[rows, indices] = True
+    out[rows_of(indptr), indices] = True
     return out
 
 

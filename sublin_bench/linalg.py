@@ -17,6 +17,7 @@ __all__ = [
     "GramSolve",
     "csr_from_mask",
     "indptr_from_counts",
+    "rows_of",
 ]
 
 
@@ -149,6 +150,12 @@ def indptr_from_counts(counts) -> np.ndarray:
     indptr = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     return indptr
+
+
+def rows_of(indptr) -> np.ndarray:
+    """The row of every entry of a CSR structure with row pointers ``indptr`` (int64)."""
+    indptr = np.asarray(indptr)
+    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
 
 
 def csr_from_mask(mask_T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
