@@ -61,6 +61,7 @@ from scipy.special import ndtr
 from impls._prefetch import prefetch, prefetch_row
 from impls._sparse import AHEAD, SparseTrainer, dot_slack
 from impls.dense import block_rows
+from sublin_bench.errors import ConfigError
 
 NEG_INF32 = np.float32(-np.inf)
 _STACK = 1024  # DFS stack entries: at most (F - 1) per level plus one, F <= 16, <= 63 levels
@@ -92,30 +93,41 @@ def fill_keys(keys, Z, slack, s0):
             bits[blk, c, slot] = p + up * (np.int32(1) - np.int32(2) * np.int32(p < 0))
 
 
+@numba.njit(inline="always")
+def _leaf_max(keys, j, c):
+    """The largest key of input ``c`` in leaf block ``j``."""
+    v = NEG_INF32
+    for s in range(keys.shape[2]):
+        if keys[j, c, s] > v:
+            v = keys[j, c, s]
+    return v
+
+
+@numba.njit(inline="always")
+def _children_max(heap, c, k, F):
+    """The largest of the F children of node ``k`` in input ``c``'s tree."""
+    v = NEG_INF32
+    for q in range(F * k, F * k + F):
+        if heap[c, q] > v:
+            v = heap[c, q]
+    return v
+
+
 @numba.njit(cache=True)
 def build_heap(keys, F, heap, B):
     """Fill ``heap`` (n, 2B) from the blocked leaf ``keys`` (nb, n, L); ``O(m n)``.
     Entries that are not nodes of the F-ary layout (the gaps between levels) stay -inf."""
-    nb, n, L = keys.shape
+    nb, n = keys.shape[0], keys.shape[1]
     heap[:, :] = NEG_INF32
     for j in range(nb):
-        node = B + j
         for c in range(n):
-            v = NEG_INF32
-            for s in range(L):
-                if keys[j, c, s] > v:
-                    v = keys[j, c, s]
-            heap[c, node] = v
+            heap[c, B + j] = _leaf_max(keys, j, c)
     lo = B
     while lo > 1:
         lo //= F
         for c in range(n):
             for k in range(lo, 2 * lo):
-                v = NEG_INF32
-                for q in range(F * k, F * k + F):
-                    if heap[c, q] > v:
-                        v = heap[c, q]
-                heap[c, k] = v
+                heap[c, k] = _children_max(heap, c, k, F)
 
 
 @numba.njit(cache=True)
@@ -191,10 +203,7 @@ def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
                     writes += 1
                     p //= F
             elif k < old and old > bq:
-                mx = NEG_INF32
-                for q in range(L):
-                    if keys[blk, c, q] > mx:
-                        mx = keys[blk, c, q]
+                mx = _leaf_max(keys, blk, c)
                 p = leaf
                 while heap[c, p] != mx:
                     heap[c, p] = mx
@@ -202,10 +211,7 @@ def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
                     if p == 1:
                         break
                     p //= F
-                    mx = NEG_INF32
-                    for q in range(F * p, F * p + F):
-                        if heap[c, q] > mx:
-                            mx = heap[c, q]
+                    mx = _children_max(heap, c, p, F)
     return writes
 
 
@@ -239,9 +245,8 @@ def query_all(heap, B, keys, F, W, X, b, bq, out_idx, out_z, counts):
     ``counts[i]`` is ``|S_i|``, or -1 when row i of the output is too small (the caller
     grows it and asks again). Returns ``(fits, visited, candidates)``: whether every row
     fitted, the tree nodes and leaf keys read, and the candidates evaluated exactly.
-    Serial on purpose: a
-    ``prange`` over inputs gained nothing on two cores and lost much when BLAS threads
-    from a neighbouring dense run were still spinning.
+    Serial on purpose: a ``prange`` over inputs gained nothing on two cores and lost much
+    when BLAS threads from a neighbouring dense run were still spinning.
     """
     nb, n, L = keys.shape
     cap = out_idx.shape[1]
@@ -337,15 +342,11 @@ class TreeTrainer(SparseTrainer):
     def __init__(self, problem, *, step_size=1.0, leaf_size=None, fanout=8, neuron_order="firing"):
         F = int(fanout)
         if F not in (2, 4, 8, 16):
-            from sublin_bench.errors import ConfigError
-
             raise ConfigError(f"fanout must be 2, 4, 8 or 16, got {fanout!r}.")
         if leaf_size is None:
             leaf_size = self.default_leaf_size(problem.m, F)
         L = int(leaf_size)
         if L < 1 or L & (L - 1):
-            from sublin_bench.errors import ConfigError
-
             raise ConfigError(f"leaf_size must be a power of two >= 1, got {leaf_size!r}.")
         self._L, self._F = L, F
         super().__init__(problem, step_size=step_size, neuron_order=neuron_order)
