@@ -237,7 +237,7 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
     \b
     With no options: dense, tree and band at alpha 0.24 and 0.5, n = d = 32,
     m = 2^12 .. 2^20 with two widths per doubling, 8 repeats of T = 3 steps
-    (about two minutes on 2 cores).
+    (about two and a half minutes on 2 cores).
     """
     from .report import analyse, write_report
     from .sweep import machine_info, run_sweep
@@ -249,8 +249,9 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
         an = analyse(records, cfg, machine_info() | {"note": "timings from asv results"})
         path = write_report(an, out, source=f"sublin-bench scale --from-asv {from_asv}")
     else:
+        default = SweepConfig()
         cfg = SweepConfig(
-            impls=list(impls) or ["dense", "tree", "band"], alphas=list(alphas) or [0.24, 0.5],
+            impls=list(impls) or default.impls, alphas=list(alphas) or default.alphas,
             m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=d, steps=steps, repeats=repeats,
             seed=seed, dtype=dtype,
         )
@@ -266,9 +267,9 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
         if row["slope"] is None:
             table.add_row(f"{row['alpha']:g}", row["impl"], "n/a", "", "", str(row["reason"]))
             continue
-        low, high = min(row["t_low"], row["boot_low"]), max(row["t_high"], row["boot_high"])
         ws = row["work_slope"]
-        table.add_row(f"{row['alpha']:g}", row["impl"], f"{row['slope']:.3f}", f"[{low:.3f}, {high:.3f}]",
+        table.add_row(f"{row['alpha']:g}", row["impl"], f"{row['slope']:.3f}",
+                      f"[{row['low']:.3f}, {row['high']:.3f}]",
                       f"{row['fired_slope']:.3f}", "n/a" if ws is None else f"{ws:.3f}", row["verdict"])
     console.print(table)
     for impl, alpha, m, reason in an.skipped:

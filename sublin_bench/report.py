@@ -41,7 +41,7 @@ class Analysis:
                     "work_slope": self.work_slope.get((alpha, impl)),
                 }
                 if isinstance(fit, SlopeFit):
-                    row |= fit.as_dict() | {"verdict": verdict(fit)}
+                    row |= fit.as_dict() | {"low": fit.low, "high": fit.high, "verdict": verdict(fit)}
                 else:
                     row |= {"slope": None, "verdict": "no fit", "reason": fit}
                 out.append(row)
