@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 from .errors import ConfigError
-
-import os
 
 #: Parameter grids of the asv suite (benchmarks/benchmarks.py), chosen by the environment
 #: variable SUBLIN_BENCH_ASV_PROFILE. The lists never depend on what is installed: an
