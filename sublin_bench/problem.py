@@ -45,7 +45,7 @@ def threshold_for(m: int, alpha: float) -> float:
     Examples
     --------
     >>> round(threshold_for(2**20, 0.24), 4)
-    2.5794
+    2.5796
     """
     return math.sqrt(2.0 * alpha * math.log(m))
 
@@ -101,7 +101,7 @@ class ProblemSpec:
     --------
     >>> spec = ProblemSpec(m=2**10, n=8, d=4, alpha=0.24)
     >>> round(spec.threshold, 4)
-    1.8241
+    1.824
     """
 
     m: int
