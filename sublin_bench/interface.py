@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import ConfigError
-from .linalg import gram_from_counts, input_gram, solve_gram
+from .linalg import GramSolve, gram_from_counts, input_gram, solve_gram
 from .problem import Problem, ProblemSpec
 
 __all__ = ["Trainer", "StepInfo", "UpdateResult", "validate_step_size"]
@@ -45,6 +45,10 @@ class StepInfo:
         Rank of ``G_t`` as seen by the least-squares solve.
     gram_condition : float
         Effective condition number of ``G_t`` (largest over smallest kept eigenvalue).
+        A diagnostic the iteration does not need: after a Cholesky solve it is computed
+        (``eigvalsh`` of the fired block) when first read, outside the step's time.
+    gram_solve : GramSolve
+        The solve itself: ``g``, ``rank``, ``method`` and the spectrum.
     seconds : float
         Wall time of the step (including the solve).
     work : dict
@@ -58,12 +62,18 @@ class StepInfo:
     flips: int
     moved: int
     gram_rank: int
-    gram_condition: float
+    gram_solve: GramSolve = field(repr=False, compare=False)
     seconds: float
     work: dict = field(default_factory=dict)
 
+    @property
+    def gram_condition(self) -> float:
+        return float(self.gram_solve.condition)
+
     def as_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "work"}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("work", "gram_solve")}
+        out["gram_condition"] = self.gram_condition
+        out["gram_method"] = self.gram_solve.method
         out["work"] = dict(self.work)
         return out
 
@@ -198,7 +208,7 @@ class Trainer(abc.ABC):
             flips=int(upd.flips),
             moved=int(upd.moved),
             gram_rank=sol.rank,
-            gram_condition=float(sol.condition),
+            gram_solve=sol,
             seconds=seconds,
             work=dict(upd.work),
         )

@@ -15,6 +15,7 @@ __all__ = [
     "gram_from_counts",
     "solve_gram",
     "GramSolve",
+    "CHOLESKY_MAX_CONDITION",
     "csr_from_mask",
     "indptr_from_counts",
     "rows_of",
@@ -41,17 +42,52 @@ def gram_from_counts(XXt: np.ndarray, counts: np.ndarray, m: int) -> np.ndarray:
     return XXt * (np.asarray(counts, dtype=np.float64) / float(m))
 
 
+#: The fast path's limit: :func:`solve_gram` uses Cholesky when it can prove the fired
+#: block's condition number is at most this. See :func:`solve_gram`'s notes.
+CHOLESKY_MAX_CONDITION = 1e4
+
+
 class GramSolve:
-    """Result of :func:`solve_gram`: the solution and what the solve saw."""
+    """Result of :func:`solve_gram`: the solution and what the solve saw.
 
-    __slots__ = ("g", "rank", "eig_max", "eig_min_kept", "cutoff")
+    ``g``, ``rank`` and ``method`` (``"cholesky"`` or ``"eigh"``) are set by the solve.
+    The spectrum (``eig_max``, ``eig_min_kept``, ``cutoff``, ``condition``) is a
+    diagnostic the iteration does not need: after a Cholesky solve it is computed from the
+    fired block (``eigvalsh``, ``O(k^3)``) the first time one of them is read.
+    """
 
-    def __init__(self, g, rank, eig_max, eig_min_kept, cutoff):
+    __slots__ = ("g", "rank", "method", "_block", "_spectrum")
+
+    def __init__(self, g, rank, method, spectrum=None, block=None):
         self.g = g
         self.rank = rank
-        self.eig_max = eig_max
-        self.eig_min_kept = eig_min_kept
-        self.cutoff = cutoff
+        self.method = method
+        self._spectrum = spectrum  # (eig_max, eig_min_kept, cutoff), or None until read
+        self._block = block
+
+    def _spec(self):
+        if self._spectrum is None:
+            lam = np.linalg.eigvalsh(self._block)
+            k = lam.size
+            eig_max = float(lam[-1])
+            self._spectrum = (eig_max, float(lam[0]), k * float(np.finfo(np.float64).eps) * eig_max)
+            self._block = None
+        return self._spectrum
+
+    @property
+    def eig_max(self) -> float:
+        """Largest eigenvalue of the fired block (0 for an empty one)."""
+        return self._spec()[0]
+
+    @property
+    def eig_min_kept(self) -> float:
+        """Smallest eigenvalue above ``cutoff`` (0 when none is kept)."""
+        return self._spec()[1]
+
+    @property
+    def cutoff(self) -> float:
+        """``k eps eig_max``: eigenvalues at or below it count as zero."""
+        return self._spec()[2]
 
     @property
     def condition(self) -> float:
@@ -62,20 +98,68 @@ class GramSolve:
 
 
 @numba.njit(cache=True)
-def _solve_kernel(G, r, fired):
-    """The work of :func:`solve_gram`; returns ``(g, rank, eig_max, eig_min_kept, cutoff)``."""
-    n = r.shape[0]
-    g = np.zeros(n)
+def _gather(G, r, fired):
+    """The fired block of ``G`` and ``r``, and the fired indices."""
     idx = np.flatnonzero(fired)
     k = idx.size
-    if k == 0:
-        return g, 0, 0.0, 0.0, 0.0
     Gs = np.empty((k, k))
     rs = np.empty(k)
     for a in range(k):
         rs[a] = r[idx[a]]
         for c in range(k):
             Gs[a, c] = G[idx[a], idx[c]]
+    return Gs, rs, idx
+
+
+@numba.njit(cache=True)
+def _cholesky_kernel(G, r, fired, max_condition):
+    """Cholesky solve of the fired block when its condition number provably is at most
+    ``max_condition``; returns ``(g, block, ok)``, with ``ok`` False when it is not
+    proven (the caller then uses :func:`_eigh_kernel`)."""
+    n = r.shape[0]
+    g = np.zeros(n)
+    Gs, rs, idx = _gather(G, r, fired)
+    k = idx.size
+    if k == 0:
+        return g, Gs, False
+    L = np.linalg.cholesky(Gs)  # LinAlgError when not numerically positive definite
+    # M = L^-1 by forward substitution; then kappa_2(Gs) <= ||Gs||_F ||M||_F^2
+    M = np.zeros((k, k))
+    for j in range(k):
+        M[j, j] = 1.0 / L[j, j]
+        for i in range(j + 1, k):
+            s = 0.0
+            for p in range(j, i):
+                s += L[i, p] * M[p, j]
+            M[i, j] = -s / L[i, i]
+    bound = np.sqrt(np.sum(Gs * Gs)) * np.sum(M * M)
+    if not bound <= max_condition:
+        return g, Gs, False
+    x = np.empty(k)  # L y = r, then L^T x = y
+    for i in range(k):
+        s = rs[i]
+        for p in range(i):
+            s -= L[i, p] * x[p]
+        x[i] = s / L[i, i]
+    for i in range(k - 1, -1, -1):
+        s = x[i]
+        for p in range(i + 1, k):
+            s -= L[p, i] * x[p]
+        x[i] = s / L[i, i]
+    for a in range(k):
+        g[idx[a]] = x[a]
+    return g, Gs, True
+
+
+@numba.njit(cache=True)
+def _eigh_kernel(G, r, fired):
+    """The pseudo-inverse solve; returns ``(g, rank, eig_max, eig_min_kept, cutoff)``."""
+    n = r.shape[0]
+    g = np.zeros(n)
+    Gs, rs, idx = _gather(G, r, fired)
+    k = idx.size
+    if k == 0:
+        return g, 0, 0.0, 0.0, 0.0
     lam, V = np.linalg.eigh(Gs)
     eig_max = lam[k - 1]
     cutoff = k * np.finfo(np.float64).eps * eig_max
@@ -114,34 +198,62 @@ def solve_gram(G: np.ndarray, r: np.ndarray, fired: np.ndarray | None = None) ->
     Returns
     -------
     GramSolve
-        ``g`` (float64, (n,)) and the spectrum seen by the solve.
+        ``g`` (float64, (n,)), the rank, the method used and the spectrum.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If ``G`` holds NaN or infinity.
 
     Notes
     -----
-    ``O(n^3)``. The pseudo-inverse solution on the fired block, with eigenvalues at or
-    below ``cutoff = k * eps * eig_max`` (``k`` the block size, as in ``numpy.linalg.lstsq``)
-    treated as zero; that is the minimum-norm least-squares solution the design asks for.
-    The solution is ``V diag(1/lam_kept) V^T r`` from a symmetric eigendecomposition
-    (``eigh``), gathered, solved and scattered in one compiled call: about 1.7x faster than
-    the same steps in numpy at n = 32, where Python overhead is much of the cost. (A
-    Cholesky solve when every eigenvalue is kept was faster still, but on Gram matrices
-    with condition numbers near 1e5 it moved the trajectory away from the pseudo-inverse
-    reference by more than the reference tests allow.) Deterministic for a given matrix,
-    so implementations with equal Gram matrices get equal solutions.
+    ``O(n^3)``. The pseudo-inverse solution on the fired block (size ``k``), with
+    eigenvalues at or below ``cutoff = k * eps * eig_max`` treated as zero (as in
+    ``numpy.linalg.lstsq``): the minimum-norm least-squares solution the design asks for.
+    Two compiled paths compute it:
+
+    * **Cholesky** (the usual case). ``L L^T = G_block``, ``M = L^-1``, and the bound
+      ``kappa_2 <= ||G_block||_F ||M||_F^2``. When the bound is at most
+      :data:`CHOLESKY_MAX_CONDITION` (1e4), every eigenvalue is far above the cutoff
+      (which needs ``kappa > 1 / (k eps)``, over 1e13 for ``k <= 32``), so the
+      pseudo-inverse is the inverse, ``g`` comes from the two triangular solves with
+      ``L``, and the rank is ``k``. About 16 us at n = 32 on a 2-core machine.
+    * **eigh** otherwise (not positive definite, or the bound above 1e4):
+      ``V diag(1/lam_kept) V^T r``, about 90 us at n = 32.
+
+    Both are backward stable, so their results differ by about ``k kappa eps`` relative:
+    below 1e-10 under the limit. The limit keeps it so: at a condition number of 1.7e5 a
+    Cholesky solve moved a 3-step trajectory 1.9e-9 (relative) away from an explicit
+    pseudo-inverse, where eigh, which rounds like the reference, stayed within 1e-9. The
+    Gram matrices of the benchmarks (n = d = 32) have condition numbers below 20.
+
+    Deterministic for a given matrix, so implementations with equal Gram matrices get
+    equal solutions.
 
     Examples
     --------
-    >>> G = np.array([[2.0, 0.0], [0.0, 0.0]])
-    >>> solve_gram(G, np.array([4.0, 1.0])).g.tolist()
+    >>> G = np.array([[4.0, 0.0], [0.0, 0.0]])  # input 1 fires nothing
+    >>> solve_gram(G, np.array([8.0, 1.0])).g.tolist()
     [2.0, 0.0]
+    >>> sol = solve_gram(np.array([[4.0, 0.0], [0.0, 1.0]]), np.array([8.0, 1.0]))
+    >>> sol.method, sol.g.tolist(), sol.condition
+    ('cholesky', [2.0, 1.0], 4.0)
     """
     G = np.ascontiguousarray(G, dtype=np.float64)
     r = np.ascontiguousarray(r, dtype=np.float64)
     if fired is None:
         fired = np.diagonal(G) > 0
     fired = np.ascontiguousarray(fired, dtype=np.bool_)
-    g, rank, eig_max, eig_min_kept, cutoff = _solve_kernel(G, r, fired)
-    return GramSolve(g, int(rank), float(eig_max), float(eig_min_kept), float(cutoff))
+    try:
+        g, block, ok = _cholesky_kernel(G, r, fired, CHOLESKY_MAX_CONDITION)
+    except np.linalg.LinAlgError:
+        if not np.isfinite(G).all():
+            raise
+        ok = False  # not numerically positive definite
+    if ok:
+        return GramSolve(g, block.shape[0], "cholesky", block=block)
+    g, rank, eig_max, eig_min_kept, cutoff = _eigh_kernel(G, r, fired)
+    return GramSolve(g, int(rank), "eigh", spectrum=(float(eig_max), float(eig_min_kept), float(cutoff)))
 
 
 def indptr_from_counts(counts) -> np.ndarray:

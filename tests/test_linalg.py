@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sublin_bench.linalg import solve_gram
+from sublin_bench.linalg import CHOLESKY_MAX_CONDITION, _eigh_kernel, solve_gram
 
 EPS = np.finfo(np.float64).eps
 
@@ -71,3 +71,53 @@ def test_rank_deficient_solution_has_no_null_space_component():
 def test_bad_matrices_raise_a_linalg_error():
     with pytest.raises(np.linalg.LinAlgError):
         solve_gram(np.array([[np.nan, 0.0], [0.0, 1.0]]), np.ones(2), np.ones(2, dtype=bool))
+
+
+def _spd(k: int, kappa: float, seed: int):
+    """A k x k symmetric positive definite matrix with eigenvalues spread log-uniformly
+    from 1 to exactly ``kappa``, and a right-hand side."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    lam = np.geomspace(1.0, kappa, k) if k > 1 else np.array([1.0])
+    G = (Q * lam) @ Q.T
+    return (G + G.T) / 2, rng.standard_normal(k)
+
+
+@given(k=st.integers(1, 40), log_kappa=st.floats(0.0, 9.0), seed=st.integers(0, 2**32 - 1))
+def test_cholesky_path_only_where_its_condition_bound_holds(k, log_kappa, seed):
+    """The fast path is taken exactly when it may be: never above CHOLESKY_MAX_CONDITION,
+    always at or below ``CHOLESKY_MAX_CONDITION / k^1.5`` (its bound is at most
+    ``k^1.5 kappa``), and either path gives the pseudo-inverse solution."""
+    G, r = _spd(k, 10.0**log_kappa, seed)
+    sol = solve_gram(G, r, np.ones(k, dtype=bool))
+    lam = np.linalg.eigvalsh(G)
+    kappa = lam[-1] / lam[0]
+    if sol.method == "cholesky":
+        assert kappa <= CHOLESKY_MAX_CONDITION
+        assert sol.rank == k
+    if kappa <= CHOLESKY_MAX_CONDITION / k**1.5 * 0.99:
+        assert sol.method == "cholesky"
+    expect = np.linalg.solve(G, r)
+    assert np.linalg.norm(sol.g - expect) <= 100 * k * EPS * kappa * max(np.linalg.norm(expect), 1.0)
+
+
+@given(k=st.integers(1, 40), log_kappa=st.floats(0.0, 3.0), seed=st.integers(0, 2**32 - 1))
+def test_spectrum_after_a_cholesky_solve_is_the_eigh_spectrum(k, log_kappa, seed):
+    G, r = _spd(k, 10.0**log_kappa, seed)
+    fast = solve_gram(G, r, np.ones(k, dtype=bool))
+    assert fast.method == "cholesky"
+    _, rank, eig_max, eig_min_kept, cutoff = _eigh_kernel(G, r, np.ones(k, dtype=bool))
+    assert fast.rank == rank == k
+    assert fast.eig_max == pytest.approx(eig_max, rel=1e-12)
+    assert fast.eig_min_kept == pytest.approx(eig_min_kept, rel=1e-10)
+    assert fast.cutoff == pytest.approx(cutoff, rel=1e-12)
+
+
+def test_ill_conditioned_and_indefinite_blocks_take_the_eigh_path():
+    G, r = _spd(8, 1e7, seed=0)
+    assert solve_gram(G, r).method == "eigh"
+    G_rank_deficient, _, r = _psd(8, 5, seed=0)
+    assert solve_gram(G_rank_deficient, r, np.ones(8, dtype=bool)).method == "eigh"
+    indefinite = np.diag([1.0, -1e-3, 2.0])
+    sol = solve_gram(indefinite, np.ones(3), np.ones(3, dtype=bool))
+    assert sol.method == "eigh" and sol.rank == 2 and sol.g[1] == 0.0

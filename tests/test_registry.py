@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -99,12 +101,19 @@ def test_trainer_interface_shapes_and_types():
         assert t.predict().dtype == np.float64 and t.predict().shape == (4,)
         indptr, indices = t.active_sets()
         assert indptr.dtype == np.int64 and indices.dtype == np.int64 and indptr.shape == (5,)
-        assert t.gram().shape == (4, 4)
+        G0 = t.gram()
+        assert G0.shape == (4, 4)
         assert t.weights().shape == (256, 3)
         info = t.step()
         assert info.step == 0 and info.seconds >= 0 and "work" in info.work
         assert t.counters["steps"] == 1
-        assert set(info.as_dict()) >= {"residual_norm", "fired_mean", "fired_max", "flips", "moved", "seconds"}
+        d = info.as_dict()
+        assert set(d) >= {"residual_norm", "fired_mean", "fired_max", "flips", "moved", "seconds"}
+        assert d["gram_method"] in ("cholesky", "eigh") and d["gram_rank"] == info.gram_solve.rank
+        json.dumps(d)  # what `sublin-bench run` prints
+        lam = np.linalg.eigvalsh(G0)  # G_t, the matrix the step solved with
+        kept = lam[lam > lam[-1] * 4 * np.finfo(float).eps]
+        assert d["gram_condition"] == pytest.approx(kept[-1] / kept[0], rel=1e-8)
         # weights() is a copy: mutating it does not change the trainer
         w = t.weights()
         w[:] = 0
