@@ -48,7 +48,8 @@ class StepInfo:
         A diagnostic the iteration does not need: after a Cholesky solve it is computed
         (``eigvalsh`` of the fired block) when first read, outside the step's time.
     gram_solve : GramSolve
-        The solve itself: ``g``, ``rank``, ``method`` and the spectrum.
+        The solve itself: ``g``, ``rank``, ``method`` and the spectrum. After a Cholesky
+        solve it keeps the fired Gram block (``8 k^2`` bytes) until the spectrum is read.
     seconds : float
         Wall time of the step (including the solve).
     work : dict
