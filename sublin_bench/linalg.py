@@ -68,9 +68,8 @@ class GramSolve:
     def _spec(self):
         if self._spectrum is None:
             lam = np.linalg.eigvalsh(self._block)
-            k = lam.size
             eig_max = float(lam[-1])
-            self._spectrum = (eig_max, float(lam[0]), k * float(np.finfo(np.float64).eps) * eig_max)
+            self._spectrum = (eig_max, float(lam[0]), float(_cutoff(lam.size, eig_max)))
             self._block = None
         return self._spectrum
 
@@ -95,6 +94,13 @@ class GramSolve:
         if self.rank == 0:
             return 1.0
         return self.eig_max / self.eig_min_kept
+
+
+@numba.njit(cache=True)
+def _cutoff(k, eig_max):
+    """The pseudo-inverse's cutoff for a k x k block: eigenvalues at or below it count
+    as zero (``k eps eig_max``, as in ``numpy.linalg.lstsq``)."""
+    return k * np.finfo(np.float64).eps * eig_max
 
 
 @numba.njit(cache=True)
@@ -162,7 +168,7 @@ def _eigh_kernel(G, r, fired):
         return g, 0, 0.0, 0.0, 0.0
     lam, V = np.linalg.eigh(Gs)
     eig_max = lam[k - 1]
-    cutoff = k * np.finfo(np.float64).eps * eig_max
+    cutoff = _cutoff(k, eig_max)
     c = V.T @ rs
     rank = 0
     eig_min_kept = 0.0
