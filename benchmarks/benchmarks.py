@@ -37,7 +37,7 @@ def _require(impl):
 
 def _per_step_timer():
     # asv subtracts two readings: dividing each by T makes the recorded value the time
-    # per step of T consecutive steps from a fresh build (DESIGN.md section 5)
+    # per step of T consecutive steps from a fresh build (README.md, "What the main job prints")
     return time.perf_counter() / ASV_STEPS
 
 

@@ -45,8 +45,8 @@ import time
 import numba
 import numpy as np
 
-from impls._prefetch import prefetch_row
-from impls.dense import block_rows
+from sublin_bench.impls._prefetch import prefetch_row
+from sublin_bench.impls.dense import block_rows
 from sublin_bench.errors import ConfigError
 from sublin_bench.interface import Trainer, UpdateResult
 from sublin_bench.linalg import rows_of

@@ -49,9 +49,9 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from impls._prefetch import prefetch_row
-from impls._sparse import AHEAD, SparseTrainer
-from impls.dense import block_rows
+from sublin_bench.impls._prefetch import prefetch_row
+from sublin_bench.impls._sparse import AHEAD, SparseTrainer
+from sublin_bench.impls.dense import block_rows
 from sublin_bench.errors import ConfigError
 from sublin_bench.linalg import indptr_from_counts
 

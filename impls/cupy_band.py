@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from impls._gpu import check_device_fits, cupy_status, require_cupy
-from impls.band import _DRIFT_SAFETY, resolve_margin
-from impls.dense import block_rows
+from sublin_bench.impls._gpu import check_device_fits, cupy_status, require_cupy
+from sublin_bench.impls.band import _DRIFT_SAFETY, resolve_margin
+from sublin_bench.impls.dense import block_rows
 from sublin_bench.interface import Trainer, UpdateResult
 from sublin_bench.linalg import indptr_from_counts
 
@@ -108,7 +108,7 @@ class ArrayBandTrainer(Trainer):
         GX = xp.asarray(g, dtype=np.float64)[:, None] * self._X64
         delta = (coef * self._a64[U])[:, None] * (A_U @ GX)
         self._W[U] = (self._W[U].astype(np.float64) + delta).astype(self._W.dtype)
-        # drift test and re-anchoring (module impls.band explains the threshold)
+        # drift test and re-anchoring (module sublin_bench.impls.band explains the threshold)
         W_U = self._W[U].astype(np.float64)
         A_anchor = self._anchor[U].astype(np.float64)
         drift = xp.linalg.norm(W_U - A_anchor, axis=1)
@@ -156,7 +156,7 @@ class ArrayBandTrainer(Trainer):
 
     @classmethod
     def memory_estimate(cls, spec, margin=None) -> int:
-        from impls.band import BandTrainer
+        from sublin_bench.impls.band import BandTrainer
 
         return BandTrainer.memory_estimate(spec, margin)
 

@@ -7,8 +7,8 @@ back as host numpy arrays, and ``step()`` synchronises the stream before it retu
 
 from __future__ import annotations
 
-from impls._gpu import check_device_fits, cupy_status, require_cupy
-from impls.dense import DenseTrainer
+from sublin_bench.impls._gpu import check_device_fits, cupy_status, require_cupy
+from sublin_bench.impls.dense import DenseTrainer
 
 
 class CupyDenseTrainer(DenseTrainer):

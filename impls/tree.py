@@ -58,9 +58,9 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from impls._prefetch import prefetch, prefetch_row
-from impls._sparse import AHEAD, SparseTrainer, dot_slack
-from impls.dense import block_rows
+from sublin_bench.impls._prefetch import prefetch, prefetch_row
+from sublin_bench.impls._sparse import AHEAD, SparseTrainer, dot_slack
+from sublin_bench.impls.dense import block_rows
 from sublin_bench.errors import ConfigError
 
 NEG_INF32 = np.float32(-np.inf)
@@ -154,7 +154,7 @@ def refresh_keys(keys, heap, B, F, bq, rownorm, W, U, uptr, uinp, g, XXt, a, coe
     dz = np.empty(n)
     writes = 0
     for t in range(U.shape[0]):
-        if t + AHEAD < U.shape[0]:  # the next rows' weights and keys (see impls._prefetch)
+        if t + AHEAD < U.shape[0]:  # the next rows' weights and keys (see sublin_bench.impls._prefetch)
             ra = U[t + AHEAD]
             prefetch_row(W, ra)
             base = (ra // L) * n * L + ra % L

@@ -291,8 +291,8 @@ def proofs(quick, impl, alphas, out):
     import json
     from pathlib import Path
 
-    import proofs_check
-    from proofs_check.plots import plot_alpha
+    from sublin_bench import proofs_check
+    from sublin_bench.proofs_check.plots import plot_alpha
 
     alphas = list(alphas) or [0.24, 0.5]
     for a in alphas:

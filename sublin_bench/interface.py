@@ -1,4 +1,4 @@
-"""The interface every implementation provides (DESIGN.md section 4).
+"""The interface every implementation provides (README.md, "Adding an implementation").
 
 :class:`Trainer` holds the parts of an iteration that are the same for every
 implementation (residual, Gram matrix from intersection counts, the least-squares solve,

@@ -1,4 +1,4 @@
-"""The shared mathematics of one Gauss-Newton iteration (DESIGN.md section 1).
+"""The shared mathematics of one Gauss-Newton iteration (README.md, "The mathematics in a few lines").
 
 Every implementation computes *how* it likes, but *what* it computes is defined here, once:
 the Gram matrix from intersection counts, the minimum-norm least-squares solve, and the

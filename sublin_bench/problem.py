@@ -2,7 +2,7 @@
 
 A problem is everything a training run starts from: inputs ``X`` on the unit sphere,
 labels ``y``, the initial first layer ``W0``, the fixed second layer ``a`` and the
-threshold ``b`` of the shifted ReLU (DESIGN.md section 1).
+threshold ``b`` of the shifted ReLU (README.md, "The mathematics in a few lines").
 
 Randomness comes from :class:`numpy.random.SeedSequence` streams keyed by purpose, so
 ``X`` and ``y`` depend only on ``(seed, n, d)`` and ``W0``, ``a`` only on

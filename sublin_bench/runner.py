@@ -36,7 +36,7 @@ def build_trainer(name: str, spec: ProblemSpec, *, step_size: float = 1.0, **opt
 
 
 def time_steps(trainer: Trainer, steps: int = 3) -> tuple[float, list[StepInfo]]:
-    """Wall time of ``steps`` consecutive steps divided by ``steps`` (DESIGN.md section 5),
+    """Wall time of ``steps`` consecutive steps divided by ``steps`` (README.md, "What the main job prints"),
     and their StepInfos."""
     t0 = time.perf_counter()
     infos = [trainer.step() for _ in range(steps)]

@@ -1,8 +1,8 @@
 """Scaling sweeps: per-iteration time over a geometric grid of widths, resumable.
 
 Each *point* is one (implementation, alpha, m, repeat): a freshly built trainer (build
-time recorded separately), then ``T`` consecutive steps timed together (DESIGN.md
-section 5). Points are appended to ``results.jsonl`` as they finish, one JSON object a
+time recorded separately), then ``T`` consecutive steps timed together (README.md,
+"What the main job prints"). Points are appended to ``results.jsonl`` as they finish, one JSON object a
 line; a re-run with the same directory skips every point already there, so an
 interrupted sweep resumes without losing or repeating anything.
 

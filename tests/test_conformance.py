@@ -11,10 +11,10 @@ import pytest
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from impls.cupy_band import ArrayBandTrainer
-from impls.band import BandTrainer
-from impls.dense import DenseTrainer
-from impls.tree import TreeTrainer
+from sublin_bench.impls.cupy_band import ArrayBandTrainer
+from sublin_bench.impls.band import BandTrainer
+from sublin_bench.impls.dense import DenseTrainer
+from sublin_bench.impls.tree import TreeTrainer
 from sublin_bench import Problem, ProblemSpec, make_problem, registry
 from sublin_bench.cli import VERIFY_GRID
 from sublin_bench.conformance import AGREE, DISAGREE, compare

@@ -13,7 +13,7 @@ EPS = np.finfo(np.float64).eps
 
 
 def explicit_iteration(W, X, y, a, b, eta):
-    """Predictions, fired mask, Gram and next weights, straight from DESIGN.md section 1."""
+    """Predictions, fired mask, Gram and next weights, straight from the README's mathematics section."""
     m, d = W.shape
     n = X.shape[0]
     Z = W @ X.T
@@ -71,7 +71,7 @@ def test_dense_matches_explicit_jacobian(m, n, d, alpha, seed, eta):
 
 
 def test_dense_block_size_does_not_change_results():
-    from impls.dense import DenseTrainer
+    from sublin_bench.impls.dense import DenseTrainer
 
     p = make_problem(ProblemSpec(m=5000, n=10, d=7, alpha=0.24, seed=3))
     one, many = DenseTrainer(p, block=5000), DenseTrainer(p, block=257)

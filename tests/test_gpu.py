@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from impls import _gpu
+from sublin_bench.impls import _gpu
 from sublin_bench import ProblemSpec, UnavailableError, make_problem, registry
 
 GPU_IMPLS = ["cupy-dense", "cupy"]

@@ -7,8 +7,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from impls.band import BandTrainer
-from impls.tree import TreeTrainer
+from sublin_bench.impls.band import BandTrainer
+from sublin_bench.impls.tree import TreeTrainer
 from sublin_bench import ProblemSpec, make_problem, registry
 
 from .helpers import custom_problem

@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from impls._prefetch import prefetch, prefetch_row
+from sublin_bench.impls._prefetch import prefetch, prefetch_row
 
 
 @numba.njit

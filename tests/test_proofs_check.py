@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import proofs_check
-from impls.dense import DenseTrainer
-from proofs_check import (
+from sublin_bench import proofs_check
+from sublin_bench.impls.dense import DenseTrainer
+from sublin_bench.proofs_check import (
     contraction, cost_scaling, flips, lambda_bounds, movement, ntk_eigen, sparsity_init, sparsity_training,
 )
-from proofs_check.common import FAILS, HOLDS, NA, Sizes, trajectory
+from sublin_bench.proofs_check.common import FAILS, HOLDS, NA, Sizes, trajectory
 from sublin_bench import registry
 from sublin_bench.cli import cli
 
@@ -159,7 +159,7 @@ def test_contraction_fails_for_a_slow_step():
     assert contraction.verdict(np.array([1.0, 0.9, 0.8]))[0] == FAILS
     registry.register("planted", type("Slow", (DenseTrainer,), {}))
     # a small step size contracts by only 1 - eta per step
-    from proofs_check.common import record
+    from sublin_bench.proofs_check.common import record
     from sublin_bench import ProblemSpec, make_problem
 
     t = registry.create("planted", make_problem(ProblemSpec(m=2048, n=8, d=8, alpha=0.24)), step_size=0.2)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from impls.dense import DenseTrainer
+from sublin_bench.impls.dense import DenseTrainer
 from sublin_bench import (
     ConfigError,
     MemoryBudgetError,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from impls._sparse import RADIX_BITS, firing_order, stable_order
+from sublin_bench.impls._sparse import RADIX_BITS, firing_order, stable_order
 from sublin_bench import ProblemSpec, make_problem, registry
 from sublin_bench.errors import ConfigError
 
@@ -51,7 +51,7 @@ _F64 = st.floats(-1e300, 1e300)  # past float32's range, short of float64 overfl
 def test_fill_keys_rounds_up_to_float32(Z, log_L, slack_scale):
     """Keys are ``z + slack`` rounded up to float32, stored at (row // L, input, row % L);
     covers signs, zeros, subnormals and values beyond the float32 range."""
-    from impls.tree import fill_keys
+    from sublin_bench.impls.tree import fill_keys
 
     L = 2**log_L
     t, n = Z.shape
