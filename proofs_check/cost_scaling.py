@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import FAILS, HOLDS, QUICK, CheckResult, fit_exponent, trajectory_for
+from .common import FAILS, HOLDS, NA, QUICK, CheckResult, fit_exponent, trajectory_for
 from sublin_bench.scaling import fired_count_slope
 
 STATEMENT = "The per-iteration work of the index-based method grows like m^(1-alpha) (more precisely m Q(b)), not like m."
@@ -13,6 +13,14 @@ TOLERANCE = 0.1
 
 
 def verdict(slope: float, lo: float, hi: float, alpha: float, fired_slope: float) -> tuple[str, float, str]:
+    """Holds when the work exponent is at most ``1 - alpha + TOLERANCE`` with its interval
+    below 1. Not applicable for ``alpha < TOLERANCE`` (``alpha = 0`` is the plain ReLU):
+    the claimed exponent is then within the tolerance of 1, so the claim cannot be told
+    apart from linear cost, and there is nothing sublinear to check."""
+    if alpha < TOLERANCE:
+        detail = (f"work exponent {slope:.3f} [{lo:.3f}, {hi:.3f}]; not applicable at alpha = {alpha:g}: "
+                  f"the claimed exponent 1 - alpha = {1 - alpha:.3f} is within {TOLERANCE} of linear cost")
+        return NA, None, detail
     cap = 1 - alpha + TOLERANCE
     ok = slope <= cap and hi < 1.0
     detail = (f"work exponent {slope:.3f} [{lo:.3f}, {hi:.3f}] against 1 - alpha = {1 - alpha:.3f} "

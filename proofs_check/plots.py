@@ -5,9 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 
-def plot_alpha(results, alpha: float, path) -> None:
+def _readable_log_y(ax) -> None:
+    """Major ticks at 1, 2 and 5 times the powers of ten, labelled in plain numbers, no
+    minor labels: a log axis spanning less than a decade otherwise shows no major tick, and
+    its minor labels pile up."""
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_alpha(results, alpha: float, path, *, title: str = "") -> None:
     """Four panels for one alpha: fired count against m (with m Q(b) and m^(1-alpha)),
-    residual per step, lambda_min(G(t)) / lambda per step, movement against m."""
+    residual per step, lambda_min(G(t)) / lambda per step, movement against m.
+
+    ``title`` names the run (mode, implementation, n and d); alpha is added to it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,6 +55,7 @@ def plot_alpha(results, alpha: float, path) -> None:
         a.axhline(0.75, ls="--", color="gray", label="3/4 (t = 0)")
         a.axhline(0.5, ls=":", color="k", label="1/2")
         a.set_xlabel("step t")
+        a.set_ylabel("lambda_min(G(t)) / lambda")
         a.set_title("Gram matrix against the NTK eigenvalue")
         a.legend(fontsize=8)
     r = by.get("movement")
@@ -52,9 +67,11 @@ def plot_alpha(results, alpha: float, path) -> None:
         ref = s["movement"][0] * (ms / ms[0]) ** (alpha - 0.5)
         a.loglog(ms, ref, ":", color="k", base=2, label=f"m^(alpha - 1/2) = m^{alpha - 0.5:+.2f}")
         a.set_xlabel("m")
+        a.set_ylabel("max_r ||w_r(t) - w_r(0)|| over the run")
+        _readable_log_y(a)
         a.set_title("weight movement")
         a.legend(fontsize=8)
-    fig.suptitle(f"proofs_check, alpha = {alpha:g}")
+    fig.suptitle(f"{title}, alpha = {alpha:g}" if title else f"proofs_check, alpha = {alpha:g}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

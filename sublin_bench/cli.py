@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import sys
 
@@ -14,7 +16,7 @@ from rich.table import Table
 from . import __version__, registry
 from .errors import SublinError
 from .problem import ProblemSpec
-from .sweep import SweepConfig
+from .sweep import MAX_SIZE, SweepConfig
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -35,27 +37,48 @@ class _Power(click.ParamType):
     def __init__(self, name, cast, least, examples):
         self.name, self.cast, self.least, self.examples = name, cast, least, examples
 
+    def __init__(self, name, cast, least, examples, most=None):
+        self.name, self.cast, self.least, self.examples, self.most = name, cast, least, examples, most
+
     def convert(self, value, param, ctx):
+        kind = "an integer" if self.cast is int else "a number"
         if isinstance(value, self.cast):
             out = value
         else:
             text = str(value).strip()
             mt = re.fullmatch(r"([\d.]+)\s*(?:\*\*|\^)\s*([\d.]+)", text)
             try:
-                out = self.cast(mt.group(1)) ** self.cast(mt.group(2)) if mt else self.cast(text)
-            except ValueError:
-                kind = "an integer" if self.cast is int else "a number"
+                if mt:
+                    base, exp = self.cast(mt.group(1)), self.cast(mt.group(2))
+                    # judge the size from logarithms first: 9**99999999 would take minutes
+                    if base > 1 and exp * math.log2(base) > 1100:
+                        self.fail(f"{value!r} is far too large{self._limit()}", param, ctx)
+                    out = base**exp
+                else:
+                    out = self.cast(text)
+            except (ValueError, OverflowError):
                 self.fail(f"{value!r} is not {kind} (write e.g. {self.examples})", param, ctx)
+        if isinstance(out, float) and not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number (write e.g. {self.examples})", param, ctx)
         if not out >= self.least:
             self.fail(f"{value!r} must be at least {self.least}", param, ctx)
+        if self.most is not None and out > self.most:
+            self.fail(f"{value!r} is too large{self._limit()}", param, ctx)
         return out
+
+    def _limit(self):
+        return f" (at most {self.most_text})" if self.most is not None else ""
+
+    @property
+    def most_text(self):
+        return "2**62" if self.most == MAX_SIZE else f"{self.most:g}"
 
 
 #: A positive integer, also written ``2**18`` or ``2^18``.
-SIZE = _Power("size", int, 1, "262144, 2**18 or 2^18")
+SIZE = _Power("size", int, 1, "262144, 2**18 or 2^18", most=MAX_SIZE)
 #: A grid ratio >= 1.1, also written ``2**0.5`` (exact, so that the grid meets the powers
 #: of two; ``1.4142`` would fall just short of them).
-FACTOR = _Power("ratio", float, 1.1, "2, 2**0.5 or 2^0.5")
+FACTOR = _Power("ratio", float, 1.1, "2, 2**0.5 or 2^0.5", most=1024.0)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,6 +107,30 @@ def list_cmd():
             kind = "sublinear" if cls.sublinear else "dense"
         table.add_row(name, "yes" if ok else "no", kind if ok else escape(reason))
     console.print(table)
+    _print_conflicts()
+
+
+def _print_conflicts():
+    for name, why in registry.conflicts().items():
+        console.print(f"[yellow]refused registration of {name!r}[/]: {escape(why)}")
+
+
+def _threads_option(f):
+    return click.option(
+        "--threads", type=click.IntRange(min=1), default=None,
+        help="Threads for BLAS (every copy loaded, via threadpoolctl) and numba; recorded with the results. "
+             "[default: the cores numba sees]",
+    )(f)
+
+
+def _apply_threads(threads):
+    """Set the thread counts explicitly (default: every core numba sees), so that they are
+    the harness's choice and recorded, not the environment's accident."""
+    import numba
+
+    from .provenance import set_threads
+
+    return set_threads(threads if threads is not None else int(numba.config.NUMBA_NUM_THREADS))
 
 
 def _spec_options(f):
@@ -108,10 +155,16 @@ def _spec_options(f):
 @click.option("--steps", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--step-size", type=float, default=1.0, show_default=True, help="Gauss-Newton step size eta.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json):
-    """Train one implementation for a few steps and print a per-step table."""
+@_threads_option
+def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json, threads):
+    """Train one implementation for a few steps and print a per-step table.
+
+    Exits non-zero (one line) if training diverges to inf/NaN.
+    """
+    from .provenance import describe, provenance
     from .runner import build_trainer
 
+    _apply_threads(threads)
     spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, b=b, dtype=dtype)
     with console.status(f"building {impl} for {spec.describe()}", spinner="dots") if not as_json else _null():
         trainer = build_trainer(impl, spec, step_size=step_size)
@@ -138,11 +191,16 @@ def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json):
             "steps": [i.as_dict() for i in infos],
             "final_residual_norm": final,
             "counters": trainer.counters,
+            "provenance": provenance(),
         }
         click.echo(json.dumps(out, indent=2))
     else:
         console.print(table)
         console.print(f"residual after {steps} steps: {final:.3e}")
+        if infos and final > 1e3 * max(infos[0].residual_norm, 1e-300):
+            console.print(f"[yellow]the residual grew {final / infos[0].residual_norm:.3g}x over the run: "
+                          f"training diverges at step size {step_size:g}; try a smaller --step-size[/]")
+        console.print(f"[dim]{escape(describe(provenance()))}[/]")
 
 
 class _null:
@@ -181,9 +239,11 @@ def verify(impls, steps, seed):
     from .conformance import DISAGREE, compare
     from .problem import make_problem
 
-    names = list(impls) or [nm for nm in registry.names()]
+    asked = list(dict.fromkeys(impls))
+    names = asked or [nm for nm in registry.names()]
     for nm in names:
-        registry.get(nm)  # unknown names fail here, with the known ones listed
+        if nm not in registry.names():
+            registry.get(nm)  # unknown names fail here, with the known ones listed
     table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol")
     bad = 0
     skipped = []
@@ -205,10 +265,18 @@ def verify(impls, steps, seed):
             if c.message:
                 table.add_row("", "", "", "", "", "", "", "", "", f"[dim]{escape(c.message)}[/]")
     console.print(table)
+    _print_conflicts()
     for nm, reason in skipped:
         console.print(f"[yellow]skipped {nm}[/]: {escape(reason)}")
     if bad:
         console.print(f"[bold red]{bad} disagreement(s)[/]")
+        sys.exit(1)
+    if asked and skipped:
+        console.print(f"[bold red]not verified[/]: {', '.join(nm for nm, _ in skipped)} (asked for with --impl, "
+                      "but not available here)")
+        sys.exit(1)
+    if len(skipped) == len(names):
+        console.print("[bold red]nothing was verified[/]: no implementation is available")
         sys.exit(1)
     console.print("[green]all compared steps agree within tolerance[/]")
 
@@ -227,11 +295,20 @@ def verify(impls, steps, seed):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
-              help="Report directory; re-running with it resumes (finished points are kept).")
+              help="Report directory; re-running with it resumes (finished points are kept). "
+                   "With --from-asv the default is reports/asv/MACHINE-COMMIT.")
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=None,
+              help="Steps after each build left out of the steady-state time (the median of the rest); "
+                   "the first step is fitted separately as well. [default: 1, or 0 with --steps 1]")
+@_threads_option
 @click.option("--from-asv", "from_asv", type=click.Path(exists=True, file_okay=False), default=None,
               help="Build the report from an asv results directory instead of measuring.")
+@click.option("--asv-commit", default=None, help="With --from-asv: the commit (hash prefix) to report.")
+@click.option("--asv-machine", default=None, help="With --from-asv: the asv machine name to report.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, out, from_asv, no_progress):
+@click.pass_context
+def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, out, warmup_steps, threads,
+          from_asv, asv_commit, asv_machine, no_progress):
     """Sweep m, fit the cost exponent, and write report.md, scaling.png, results.jsonl.
 
     \b
@@ -240,36 +317,59 @@ def scale(impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype
     (about two and a half minutes on 2 cores).
     """
     from .report import analyse, write_report
-    from .sweep import machine_info, run_sweep
+    from .sweep import machine_info, prepare_out, run_sweep
 
+    impls = list(dict.fromkeys(impls))
+    alphas = list(dict.fromkeys(float(a) for a in alphas))
+    for name in impls:
+        registry.get(name)  # unknown names fail before anything is printed or run
     if from_asv:
-        from .asv_import import load_asv_results
+        from .asv_import import default_out, load_asv_results
 
-        records, cfg = load_asv_results(from_asv)
-        an = analyse(records, cfg, machine_info() | {"note": "timings from asv results"})
-        path = write_report(an, out, source=f"sublin-bench scale --from-asv {from_asv}")
+        records, cfg_dict, mach = load_asv_results(from_asv, commit=asv_commit, machine=asv_machine,
+                                                   impls=impls or None, alphas=alphas or None)
+        if ctx.get_parameter_source("out") is click.core.ParameterSource.DEFAULT:
+            out = default_out(mach)
+        prepare_out(out)
+        an = analyse(records, cfg_dict, mach, warmup_steps=0)
+        cmd = f"sublin-bench scale --from-asv {from_asv}" + (f" --asv-commit {asv_commit}" if asv_commit else "") + (
+            f" --asv-machine {asv_machine}" if asv_machine else "")
+        path = write_report(an, out, source=cmd)
+        console.print(f"asv results of commit {mach['commit'][:10]} on machine {mach.get('machine')!r}; report in {out}/")
     else:
+        if asv_commit or asv_machine:
+            raise click.UsageError("--asv-commit and --asv-machine go with --from-asv.")
         default = SweepConfig()
         cfg = SweepConfig(
-            impls=list(impls) or default.impls, alphas=list(alphas) or default.alphas,
+            impls=impls or default.impls, alphas=alphas or default.alphas,
             m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=d, steps=steps, repeats=repeats,
             seed=seed, dtype=dtype,
         )
-        for name in cfg.impls:
-            registry.get(name)  # unknown names fail before anything is printed or run
+        if warmup_steps is None:
+            warmup_steps = min(1, cfg.steps - 1)
+        if warmup_steps >= cfg.steps:
+            raise click.UsageError(
+                f"--warmup-steps {warmup_steps} leaves no step of --steps {cfg.steps} for the steady state; "
+                f"use --warmup-steps {cfg.steps - 1}{' or fewer' if cfg.steps > 1 else ''}, or more --steps."
+            )
+        prepare_out(out)
+        _apply_threads(threads)
         console.print(f"sweep of {', '.join(cfg.impls)} over m = {cfg.ms[0]}..{cfg.ms[-1]}, "
                       f"alpha = {', '.join(f'{a:g}' for a in cfg.alphas)}; results in {out}/")
-        records = run_sweep(cfg, out, progress=not no_progress, console=console)
-        an = analyse(records, cfg.as_dict(), machine_info())
+        records = run_sweep(cfg, out, progress=not no_progress, console=console,
+                            say=lambda line: console.print(escape(line)))
+        an = analyse(records, cfg.as_dict(), machine_info(), warmup_steps=warmup_steps)
         path = write_report(an, out)
-    table = Table("alpha", "implementation", "slope", "95% interval", "fired-count slope", "work slope", "verdict")
+    table = Table("alpha", "implementation", "slope", "95% interval", "first step", "fired-count slope",
+                  "work slope", "verdict")
     for row in an.rows():
+        first = "n/a" if row["first_slope"] is None else f"{row['first_slope']:.3f}"
         if row["slope"] is None:
-            table.add_row(f"{row['alpha']:g}", row["impl"], "n/a", "", "", str(row["reason"]))
+            table.add_row(f"{row['alpha']:g}", row["impl"], "n/a", "", first, "", "", str(row["reason"]))
             continue
         ws = row["work_slope"]
         table.add_row(f"{row['alpha']:g}", row["impl"], f"{row['slope']:.3f}",
-                      f"[{row['low']:.3f}, {row['high']:.3f}]",
+                      f"[{row['low']:.3f}, {row['high']:.3f}]", first,
                       f"{row['fired_slope']:.3f}", "n/a" if ws is None else f"{ws:.3f}", row["verdict"])
     console.print(table)
     for impl, alpha, m, reason in an.skipped:
@@ -288,15 +388,15 @@ def proofs(quick, impl, alphas, out):
     Exit status is 0 even when a statement fails: a failure is a finding, reported
     plainly. Errors (non-zero exit) are for bad input only.
     """
-    import json
-    from pathlib import Path
-
     from sublin_bench import proofs_check
     from sublin_bench.proofs_check.plots import plot_alpha
 
-    alphas = list(alphas) or [0.24, 0.5]
+    from .sweep import prepare_out
+
+    alphas = list(dict.fromkeys(float(a) for a in alphas)) or [0.24, 0.5]
     for a in alphas:
         ProblemSpec(m=2, n=1, d=1, alpha=a)
+    outdir = prepare_out(out)  # before measuring: a directory that cannot be written fails now
     ok, reason = registry.available(impl)
     if not ok:
         from .errors import UnavailableError
@@ -305,18 +405,20 @@ def proofs(quick, impl, alphas, out):
     sizes = proofs_check.QUICK if quick else proofs_check.FULL
     with console.status("measuring") as status:
         results = proofs_check.run_all(impl, alphas, sizes, progress=lambda s: status.update(f"measuring {s}"))
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
     table = Table("alpha", "statement", "measured", "bound", "verdict", title=f"proofs_check ({'quick' if quick else 'full'}, {impl})")
     for r in results:
         style = {"holds": "green", "fails": "bold red"}.get(r.verdict, "yellow")
         table.add_row(f"{r.parameters.get('alpha'):g}", r.key, r.detail, _bound_text(r), f"[{style}]{r.verdict}[/]")
     console.print(table)
-    payload = {"impl": impl, "mode": "quick" if quick else "full", "sizes": sizes.__dict__,
-               "results": [r.as_dict() for r in results]}
+    from .provenance import provenance
+
+    mode = "quick" if quick else "full"
+    payload = {"impl": impl, "mode": mode, "sizes": sizes.__dict__,
+               "results": [r.as_dict() for r in results], "provenance": provenance()}
     (outdir / "proofs.json").write_text(json.dumps(payload, indent=2))
+    title = f"proofs ({mode}), implementation {impl}, n={sizes.n}, d={sizes.d}"
     for a in alphas:
-        plot_alpha(results, a, outdir / f"proofs_alpha{a:g}.png")
+        plot_alpha(results, a, outdir / f"proofs_alpha{a:g}.png", title=title)
     failing = [r for r in results if r.verdict == "fails"]
     console.print(f"{len(results) - len(failing)} of {len(results)} statements hold or are informational; "
                   f"{len(failing)} fail. Written to {outdir}/ (proofs.json, proofs_alpha*.png).")

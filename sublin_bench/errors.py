@@ -29,3 +29,8 @@ class UnavailableError(SublinError, RuntimeError):
 
 class MemoryBudgetError(SublinError, MemoryError):
     """A configuration whose memory estimate exceeds what this machine has available."""
+
+
+class DivergenceError(SublinError, FloatingPointError):
+    """A training run whose residual or predictions stopped being finite (a step size far
+    too large, or an ill-posed problem): reported with the step and the step size."""

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DivergenceError
 from .linalg import GramSolve, gram_from_counts, input_gram, solve_gram
 from .problem import Problem, ProblemSpec
 
@@ -77,6 +77,17 @@ class StepInfo:
         out["gram_method"] = self.gram_solve.method
         out["work"] = dict(self.work)
         return out
+
+
+def _norm(r: np.ndarray) -> float:
+    """``||r||``: ``sqrt(r @ r)`` (what np.linalg.norm computes, for less), rescaled when
+    the sum of squares overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ss = float(r @ r)
+    if math.isfinite(ss):
+        return math.sqrt(ss)
+    s = float(np.max(np.abs(r)))
+    return s * math.sqrt(float((r / s) @ (r / s))) if math.isfinite(s) and s > 0 else s
 
 
 @dataclass
@@ -189,21 +200,36 @@ class Trainer(abc.ABC):
         return out
 
     def step(self) -> StepInfo:
-        """One Gauss-Newton iteration; returns its :class:`StepInfo`."""
+        """One Gauss-Newton iteration; returns its :class:`StepInfo`.
+
+        Raises
+        ------
+        DivergenceError
+            If the residual before the step, or the predictions after it, are not finite
+            (the weights overflowed: the step size is far too large). The trainer is then
+            unusable.
+        """
         t0 = time.perf_counter()
-        f = np.asarray(self._predictions(), dtype=np.float64)
-        r = f - self.problem.y
-        counts = np.asarray(self._counts())
-        fired = np.diagonal(counts)  # |S_i|, exact integers in counts' dtype
-        G = gram_from_counts(self._XXt, counts, self.problem.m)
-        sol = solve_gram(G, r, fired > 0)
-        upd = self._update(sol.g)
-        self._sync()
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected below
+            f = np.asarray(self._predictions(), dtype=np.float64)
+            r = f - self.problem.y
+            if not np.isfinite(r).all():
+                raise self._diverged("before")
+            counts = np.asarray(self._counts())
+            fired = np.diagonal(counts)  # |S_i|, exact integers in counts' dtype
+            G = gram_from_counts(self._XXt, counts, self.problem.m)
+            sol = solve_gram(G, r, fired > 0)
+            upd = self._update(sol.g)
+            self._sync()
         seconds = time.perf_counter() - t0
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(np.asarray(self._predictions(), dtype=np.float64)).all()
+        if not finite:
+            raise self._diverged("after", residual=_norm(r))
         self._totals.update(upd.work)
         info = StepInfo(
             step=self.t,
-            residual_norm=math.sqrt(float(r @ r)),  # what np.linalg.norm computes, for less
+            residual_norm=_norm(r),
             fired_mean=float(fired.sum()) / fired.size,
             fired_max=int(fired.max()),
             flips=int(upd.flips),
@@ -215,6 +241,14 @@ class Trainer(abc.ABC):
         )
         self.t += 1
         return info
+
+    def _diverged(self, when: str, residual: float | None = None) -> DivergenceError:
+        where = f"before step {self.t}" if when == "before" else f"in step {self.t}"
+        before = "" if residual is None else f" (residual norm {residual:.3e} before it)"
+        return DivergenceError(
+            f"training diverged {where}: the predictions overflowed to inf/NaN{before} with step size "
+            f"{self.step_size:g}. Use a smaller step size (the Gauss-Newton default is 1.0)."
+        )
 
     def run(self, steps: int) -> list[StepInfo]:
         """``steps`` consecutive iterations."""

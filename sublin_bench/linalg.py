@@ -19,7 +19,25 @@ __all__ = [
     "csr_from_mask",
     "indptr_from_counts",
     "rows_of",
+    "solve_memory_estimate",
 ]
+
+#: n x n float64 arrays alive at once during a step, counted generously: X X^T, the
+#: counts, the Gram matrix, the fired block gathered for the solve, its factor (or the
+#: eigenvectors), its inverse or the eigh work space, and the block a StepInfo keeps.
+_NN_ARRAYS = 10
+
+
+def solve_memory_estimate(n: int) -> int:
+    """Bytes of the ``n x n`` arrays one step holds (the Gram matrix, its counts and the
+    solve's work space), beyond what an implementation allocates itself.
+
+    Examples
+    --------
+    >>> solve_memory_estimate(20000) / 2**30 > 24   # n = 20000 does not fit in 24 GiB
+    True
+    """
+    return _NN_ARRAYS * 8 * int(n) * int(n)
 
 
 def input_gram(X: np.ndarray) -> np.ndarray:

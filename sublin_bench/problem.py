@@ -23,7 +23,11 @@ import numpy as np
 from .errors import ConfigError
 from .memory import check_fits
 
-__all__ = ["ProblemSpec", "Problem", "make_problem", "threshold_for", "DTYPES"]
+__all__ = ["ProblemSpec", "Problem", "make_problem", "threshold_for", "DTYPES", "GENERATOR_VERSION"]
+
+#: Version of the problem generator: bumped whenever the same spec would give other
+#: numbers, and recorded with every result (results of two versions are never pooled).
+GENERATOR_VERSION = 1
 
 #: Working precisions an implementation must support.
 DTYPES = ("float64", "float32")
@@ -50,7 +54,15 @@ def threshold_for(m: int, alpha: float) -> float:
     return math.sqrt(2.0 * alpha * math.log(m))
 
 
+def _no_text(name: str, value, cast: str = "float") -> None:
+    # Every numeric field refuses text alike (float("0.24") would take it, int("8") not):
+    # a spec is built from numbers; the CLI converts its strings itself.
+    if isinstance(value, (str, bytes)):
+        raise ConfigError(f"{name} must be a number, got the string {value!r}; convert it first (e.g. {cast}({value!r})).")
+
+
 def _as_int(name: str, value, minimum: int) -> int:
+    _no_text(name, value, "int")
     if isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{name} must be an integer, got {value!r}.")
     if not isinstance(value, numbers.Integral):
@@ -118,6 +130,9 @@ class ProblemSpec:
         set_(self, "n", _as_int("n", self.n, 1))
         set_(self, "d", _as_int("d", self.d, 1))
         set_(self, "seed", _as_int("seed", self.seed, 0))
+        _no_text("alpha", self.alpha)
+        if isinstance(self.alpha, (bool, np.bool_)):
+            raise ConfigError(f"alpha must be a number in [0, 1), got {self.alpha!r}.")
         try:
             alpha = float(self.alpha)
         except (TypeError, ValueError):
@@ -129,6 +144,7 @@ class ProblemSpec:
             )
         set_(self, "alpha", alpha)
         if self.b is not None:
+            _no_text("b", self.b)
             try:
                 b = float(self.b)
             except (TypeError, ValueError):
@@ -328,15 +344,8 @@ class Problem:
         bad = np.flatnonzero(~np.isfinite(ya))
         if bad.size:
             raise ConfigError(f"y has NaN or infinite entries at {_list(bad)}.")
-        norms = np.linalg.norm(Xa, axis=1)
-        bad = np.flatnonzero(norms == 0)
-        if bad.size:
-            raise ConfigError(
-                f"X has all-zero rows {_list(bad)}; they cannot be normalised to the unit sphere. "
-                "Drop them or add a bias feature."
-            )
         spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype)
-        Xn = (Xa / norms[:, None]).astype(spec.dtype)
+        Xn = unit_rows(Xa).astype(spec.dtype)
         W0, a = _neurons(spec)
         return cls(
             X=_readonly(Xn),
@@ -347,6 +356,29 @@ class Problem:
             spec=spec,
             source="arrays",
         )
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows of ``X`` (finite, float64) scaled to unit Euclidean norm, without overflow or
+    underflow: each row is first divided by its largest magnitude, so rows with entries
+    near 1e308 or near the smallest subnormal normalise as well as ordinary ones.
+
+    Raises ConfigError for all-zero rows (they have no direction).
+
+    Examples
+    --------
+    >>> unit_rows(np.array([[1e308, 1e308], [3e-320, 4e-320]])).round(6).tolist()
+    [[0.707107, 0.707107], [0.6, 0.8]]
+    """
+    scale = np.max(np.abs(X), axis=1)
+    bad = np.flatnonzero(scale == 0)
+    if bad.size:
+        raise ConfigError(
+            f"X has all-zero rows {_list(bad)}; they cannot be normalised to the unit sphere. "
+            "Drop them or add a bias feature."
+        )
+    Xs = X / scale[:, None]
+    return Xs / np.linalg.norm(Xs, axis=1, keepdims=True)
 
 
 def _list(idx: np.ndarray, limit: int = 8) -> str:

@@ -13,10 +13,12 @@ notebooks).
 from __future__ import annotations
 
 import importlib
+import inspect
 from importlib.metadata import entry_points
 
 from .errors import ConfigError, UnavailableError, UnknownImplementationError
 from .interface import Trainer
+from .linalg import solve_memory_estimate
 from .memory import check_fits
 from .problem import Problem
 
@@ -24,22 +26,84 @@ __all__ = ["GROUP", "names", "available", "get", "create", "register", "unregist
 
 GROUP = "sublin_bench.impls"
 
-_targets: dict[str, str] | None = None  # name -> "module:attr" from entry points
+#: The implementations this package ships, by name. They are resolved from this table and
+#: never from installed metadata, so which class a built-in name means cannot depend on
+#: which copies of the package's metadata the interpreter happens to see (an editable
+#: install run from the repository root sees a second, possibly stale, ``*.egg-info``).
+#: pyproject.toml declares the same entry points (tests/test_registry.py keeps the two
+#: equal) so that tools reading metadata list them too.
+BUILTINS = {
+    "dense": "sublin_bench.impls.dense:DenseTrainer",
+    "tree": "sublin_bench.impls.tree:TreeTrainer",
+    "band": "sublin_bench.impls.band:BandTrainer",
+    "cupy-dense": "sublin_bench.impls.cupy_dense:CupyDenseTrainer",
+    "cupy": "sublin_bench.impls.cupy_band:CupyBandTrainer",
+}
+_OWN_DIST = "sublin-bench"
+
+_targets: dict[str, str] | None = None  # name -> "module:attr"
+_conflicts: dict[str, str] = {}  # name -> why (part of) its registration was refused
 _loaded: dict[str, type[Trainer]] = {}
 _load_errors: dict[str, str] = {}
 _extra: dict[str, type[Trainer]] = {}  # registered in-process
 
 
+def _dist_name(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    name = dist.metadata["Name"] if dist is not None and dist.metadata["Name"] else "an unknown distribution"
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
 def _discover() -> dict[str, str]:
+    """Resolve every name once: built-ins from :data:`BUILTINS`, plug-ins from the entry
+    points of other distributions.
+
+    A plug-in may not take a built-in name (it is refused and the built-in kept), and a
+    name that two plug-ins claim with different targets is refused for both (neither is
+    used): the outcome never depends on the order in which metadata is found. The same
+    entry point seen twice (two copies of one distribution's metadata) counts once.
+    """
     global _targets
     if _targets is None:
-        _targets = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+        claims: dict[str, set] = {}
+        for ep in entry_points(group=GROUP):
+            dist = _dist_name(ep)
+            if dist == _OWN_DIST:
+                continue  # built-ins come from BUILTINS
+            claims.setdefault(ep.name, set()).add((dist, ep.value))
+        targets = dict(BUILTINS)
+        _conflicts.clear()
+        for name, owners in sorted(claims.items()):
+            owners = sorted(owners)
+            listed = "; ".join(f"{value} from {dist}" for dist, value in owners)
+            if name in BUILTINS:
+                _conflicts[name] = (
+                    f"plug-in entry point(s) {listed} also register {name!r}, the name of the built-in "
+                    f"{BUILTINS[name]} from {_OWN_DIST}; they are refused and the built-in is used. "
+                    "Register the plug-in under a name of its own."
+                )
+            elif len(owners) > 1:
+                _conflicts[name] = (
+                    f"{name!r} is registered by several plug-ins ({listed}); none of them is used until "
+                    "all but one are renamed or uninstalled."
+                )
+            else:
+                targets[name] = owners[0][1]
+        _targets = targets
     return _targets
 
 
+def conflicts() -> dict[str, str]:
+    """Names whose registration was (partly) refused, with the reason (for ``list`` and
+    ``verify`` to show)."""
+    _discover()
+    return dict(_conflicts)
+
+
 def names() -> list[str]:
-    """Every registered implementation name, ``dense`` first, the rest sorted."""
-    found = set(_discover()) | set(_extra)
+    """Every registered implementation name, ``dense`` first, the rest sorted (names
+    refused because two plug-ins claim them included: they are listed unavailable)."""
+    found = set(_discover()) | set(_extra) | set(_conflicts)
     return sorted(found, key=lambda s: (s != "dense", s))
 
 
@@ -64,6 +128,8 @@ def get(name: str) -> type[Trainer]:
         return _loaded[name]
     targets = _discover()
     if name not in targets:
+        if name in _conflicts:
+            raise UnavailableError(f"implementation {name!r} cannot be used: {_conflicts[name]}")
         raise _unknown(name)
     if name in _load_errors:
         raise UnavailableError(f"implementation {name!r} cannot be loaded: {_load_errors[name]}")
@@ -96,8 +162,9 @@ def available(name: str) -> tuple[bool, str]:
 
 
 def memory_estimate(name: str, spec) -> int:
-    """Bytes that ``create(name, make_problem(spec))`` would allocate, problem included."""
-    return get(name).memory_estimate(spec) + spec.memory_estimate()
+    """Bytes that ``create(name, make_problem(spec))`` would allocate: the problem, the
+    trainer, and the ``n x n`` arrays of the Gram matrix and its solve."""
+    return get(name).memory_estimate(spec) + spec.memory_estimate() + solve_memory_estimate(spec.n)
 
 
 def create(name: str, problem: Problem, *, step_size: float = 1.0, **options) -> Trainer:
@@ -123,14 +190,61 @@ def create(name: str, problem: Problem, *, step_size: float = 1.0, **options) ->
         raise ConfigError(
             f"create() needs a Problem (from make_problem or Problem.from_arrays), got {type(problem).__name__}."
         )
-    check_fits(cls.memory_estimate(problem.spec), f"the {name!r} trainer for {problem.spec.describe()}")
+    accepted = options_of(cls)
+    unknown = sorted(set(options) - accepted) if accepted is not None else []
+    if unknown:
+        takes = ", ".join(sorted(accepted - {"step_size"})) or "no options"
+        raise ConfigError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for implementation {name!r}; "
+            f"it takes step_size and {takes}."
+        )
+    spec = problem.spec
+    check_fits(cls.memory_estimate(spec) + solve_memory_estimate(spec.n), f"the {name!r} trainer for {problem.spec.describe()}")
     return cls(problem, step_size=step_size, **options)
 
 
+def options_of(cls: type[Trainer]) -> set[str] | None:
+    """The keyword options ``cls(problem, ...)`` accepts, from the signatures of the
+    ``__init__`` methods along its MRO (down to the first one without ``**kwargs``);
+    ``None`` if every one of them takes ``**kwargs`` (anything is passed on)."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # skip self
+        open_ended = False
+        for p in params:
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                open_ended = True
+            elif p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+                accepted.add(p.name)
+        if not open_ended:
+            accepted.discard("problem")
+            return accepted
+    return None
+
+
 def register(name: str, cls: type[Trainer]) -> None:
-    """Register ``cls`` as ``name`` for this process (entry points are the durable way)."""
+    """Register ``cls`` as ``name`` for this process (entry points are the durable way).
+
+    A name that is already taken (a built-in, a plug-in, or an earlier registration of
+    another class) is refused: the reference ``dense`` in particular cannot be replaced.
+    Registering the same class under the same name again does nothing.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"register() needs a non-empty name, got {name!r}.")
     if not (isinstance(cls, type) and issubclass(cls, Trainer)):
         raise ConfigError(f"register() needs a Trainer subclass, got {cls!r}.")
+    if _extra.get(name) is cls:
+        return
+    taken = _extra[name] if name in _extra else _discover().get(name)
+    if taken is not None or name in _conflicts:
+        what = f"{taken.__module__}.{taken.__qualname__}" if isinstance(taken, type) else (taken or _conflicts[name])
+        raise ConfigError(
+            f"cannot register {cls.__module__}.{cls.__qualname__} as {name!r}: the name is already taken by "
+            f"{what}. Choose another name (unregister() an in-process registration first to replace it)."
+        )
     _extra[name] = cls
 
 

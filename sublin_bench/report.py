@@ -15,14 +15,51 @@ from .sweep import m_label
 __all__ = ["Analysis", "analyse", "write_report", "plot_scaling"]
 
 
+#: Timing metrics a point yields: the steady state (median of the steps after the first
+#: ``warmup_steps``: the headline), the first step after the build, and the mean of all T
+#: steps.
+METRICS = ("steady", "first", "mean")
+
+
+def point_times(rec: dict, warmup_steps: int) -> dict:
+    """The three timing metrics of one measured record (seconds per iteration).
+
+    Records without per-step times (asv's) give their per-iteration time for all three.
+    """
+    steps = rec.get("step_seconds") or []
+    mean = float(rec["per_iter_seconds"])
+    if not steps:
+        return {"steady": mean, "first": mean, "mean": mean}
+    later = steps[warmup_steps:] or steps[-1:]
+    return {"steady": float(np.median(later)), "first": float(steps[0]), "mean": mean}
+
+
+#: Fixed colours of the built-in implementations, the same in every figure; any other
+#: name gets a colour from a hash of its name (stable across runs and machines).
+_COLORS = {
+    "dense": "#1f77b4", "tree": "#ff7f0e", "band": "#2ca02c", "cupy-dense": "#9467bd", "cupy": "#8c564b",
+}
+_SPARE = ["#d62728", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31"]
+
+
+def impl_color(name: str) -> str:
+    """The colour of implementation ``name`` in every figure."""
+    import zlib
+
+    return _COLORS.get(name) or _SPARE[zlib.crc32(name.encode()) % len(_SPARE)]
+
+
 @dataclass
 class Analysis:
     config: dict
     machine: dict
     alphas: list
     impls: list
-    stats: dict = field(default_factory=dict)  # (alpha, impl) -> {m: (median, q25, q75, count)}
-    samples: dict = field(default_factory=dict)  # (alpha, impl) -> {m: [per-iter seconds]}
+    warmup_steps: int = 1
+    first: dict = field(default_factory=dict)  # (alpha, impl) -> SlopeFit | str, of the first step
+    first_stats: dict = field(default_factory=dict)  # (alpha, impl) -> {m: median first-step seconds}
+    stats: dict = field(default_factory=dict)  # (alpha, impl) -> {m: (median, q25, q75, count)}, steady state
+    samples: dict = field(default_factory=dict)  # (alpha, impl) -> {m: [steady-state seconds]}
     builds: dict = field(default_factory=dict)  # (alpha, impl) -> {m: median build seconds}
     fits: dict = field(default_factory=dict)  # (alpha, impl) -> SlopeFit | str (why none)
     work_slope: dict = field(default_factory=dict)  # (alpha, impl) -> slope of counted work per step
@@ -44,25 +81,38 @@ class Analysis:
                     row |= fit.as_dict() | {"low": fit.low, "high": fit.high, "verdict": verdict(fit)}
                 else:
                     row |= {"slope": None, "verdict": "no fit", "reason": fit}
+                first = self.first.get((alpha, impl))
+                row["first_slope"] = first.slope if isinstance(first, SlopeFit) else None
+                row["first_low"] = first.low if isinstance(first, SlopeFit) else None
+                row["first_high"] = first.high if isinstance(first, SlopeFit) else None
                 out.append(row)
         return out
 
 
-def analyse(records: list[dict], config: dict | None = None, machine: dict | None = None) -> Analysis:
-    """Group the records, take medians and quartiles, fit slopes, compute speedups."""
+def analyse(records: list[dict], config: dict | None = None, machine: dict | None = None, *,
+            warmup_steps: int = 1) -> Analysis:
+    """Group the records, take medians and quartiles, fit slopes, compute speedups.
+
+    Slopes and speedups use the steady state (median of each point's steps after the first
+    ``warmup_steps``); the first step after the build is fitted too (``Analysis.first``).
+    """
     alphas = sorted({float(r["alpha"]) for r in records})
     present = {r["impl"] for r in records}
     order = (config or {}).get("impls") or sorted(present, key=lambda s: (s != "dense", s))
     impls = [i for i in order if i in present]
-    an = Analysis(config=config or {}, machine=machine or {}, alphas=alphas, impls=impls)
+    an = Analysis(config=config or {}, machine=machine or {}, alphas=alphas, impls=impls,
+                  warmup_steps=int(warmup_steps))
     groups: dict = defaultdict(lambda: defaultdict(list))
+    firsts: dict = defaultdict(lambda: defaultdict(list))
     builds: dict = defaultdict(lambda: defaultdict(list))
     works: dict = defaultdict(lambda: defaultdict(list))
     seen_skips = set()
     for r in records:
         key = (float(r["alpha"]), r["impl"])
         if r.get("status") == "ok":
-            groups[key][int(r["m"])].append(float(r["per_iter_seconds"]))
+            times = point_times(r, an.warmup_steps)
+            groups[key][int(r["m"])].append(times["steady"])
+            firsts[key][int(r["m"])].append(times["first"])
             if r.get("build_seconds") is not None:
                 builds[key][int(r["m"])].append(float(r["build_seconds"]))
             if r.get("work"):
@@ -90,6 +140,12 @@ def analyse(records: list[dict], config: dict | None = None, machine: dict | Non
                 an.fits[(alpha, impl)] = fit_slope(samples, only=use)
             except ValueError as exc:
                 an.fits[(alpha, impl)] = str(exc)
+            fs = {m: v for m, v in firsts.get((alpha, impl), {}).items()}
+            an.first_stats[(alpha, impl)] = {m: float(np.median(v)) for m, v in sorted(fs.items())}
+            try:
+                an.first[(alpha, impl)] = fit_slope(fs, only=[m for m in use if m in fs])
+            except ValueError as exc:
+                an.first[(alpha, impl)] = str(exc)
             wk = works.get((alpha, impl), {})
             wuse = [m for m in use if m in wk and np.median(wk[m]) > 0]
             if len(wuse) >= 2:
@@ -103,18 +159,20 @@ def analyse(records: list[dict], config: dict | None = None, machine: dict | Non
 
 def plot_scaling(an: Analysis, path) -> None:
     """``scaling.png``: one log-log panel per alpha, points with quartile bars, fitted
-    lines over the fitted range, and the predicted (fired-count) slope for reference."""
+    lines over the fitted range, and two reference lines (the fired count's slope and
+    slope 1) drawn through the first sublinear implementation's fit at its smallest fitted
+    width, and labelled so. Each implementation has the same colour in every figure
+    (:func:`impl_color`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     k = max(1, len(an.alphas))
-    fig, axes = plt.subplots(1, k, figsize=(5.6 * k, 4.6), squeeze=False, sharey=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, k, figsize=(5.6 * k, 4.8), squeeze=False, sharey=False)
     for ax, alpha in zip(axes[0], an.alphas):
         anchor = None
-        for ci, impl in enumerate(an.impls):
+        for impl in an.impls:
             st = an.stats.get((alpha, impl))
             if not st:
                 continue
@@ -122,7 +180,7 @@ def plot_scaling(an: Analysis, path) -> None:
             med = np.array([st[m][0] for m in ms])
             lo = med - np.array([st[m][1] for m in ms])
             hi = np.array([st[m][2] for m in ms]) - med
-            c = colors[ci % len(colors)]
+            c = impl_color(impl)
             fit = an.fits.get((alpha, impl))
             label = impl
             if isinstance(fit, SlopeFit):
@@ -130,27 +188,29 @@ def plot_scaling(an: Analysis, path) -> None:
                 xs = np.array([fit.m_low, fit.m_high], dtype=float)
                 ax.plot(xs, np.exp(fit.intercept) * xs**fit.slope, "-", color=c, lw=1.2, alpha=0.8)
                 if anchor is None and registry_sublinear(impl):
-                    anchor = (fit.m_low, np.exp(fit.intercept) * fit.m_low**fit.slope, fit.m_high)
+                    anchor = (impl, fit.m_low, np.exp(fit.intercept) * fit.m_low**fit.slope, fit.m_high)
             ax.errorbar(ms, med, yerr=[lo, hi], fmt="o", ms=4, color=c, capsize=2, label=label)
         pred = an.fired_slope.get(alpha)
         if anchor is not None and pred is not None and np.isfinite(pred):
-            m0, t0, m1 = anchor
+            name, m0, t0, m1 = anchor
             xs = np.array([m0, m1], dtype=float)
+            where = f"through {name}'s fit at m={m_label(int(m0))}"
             ax.plot(xs, t0 * (xs / m0) ** pred, ":", color="black", lw=1.5,
-                    label=f"fired count m·Q(b): slope {pred:.2f}")
-            ax.plot(xs, t0 * (xs / m0) ** 1.0, "--", color="gray", lw=1.0, label="slope 1 (linear)")
+                    label=f"fired count m·Q(b), slope {pred:.2f}, {where}")
+            ax.plot(xs, t0 * (xs / m0) ** 1.0, "--", color="gray", lw=1.0, label=f"slope 1 (linear), {where}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("width m")
-        ax.set_ylabel("seconds per iteration")
+        ax.set_ylabel("seconds per iteration (steady state)")
         ax.set_title(f"alpha = {alpha:g}  (nominal 1 - alpha = {1 - alpha:.2f})")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
     cfg = an.config
     fig.suptitle(
-        f"per-iteration time, n={cfg.get('n', '?')}, d={cfg.get('d', '?')}, T={cfg.get('steps', '?')} steps, "
+        f"scale: per-iteration time of {', '.join(an.impls)}, n={cfg.get('n', '?')}, d={cfg.get('d', '?')}; "
+        f"steady state = median of steps {an.warmup_steps + 1}..T of T={cfg.get('steps', '?')} after each build; "
         f"median and quartiles of {cfg.get('repeats', '?')} repeats",
-        fontsize=10,
+        fontsize=9,
     )
     fig.tight_layout()
     panels = ", ".join(f"alpha={a:g}" for a in an.alphas)
@@ -171,17 +231,20 @@ def _fmt(x, spec=".3f"):
 
 def slope_table(an: Analysis) -> str:
     lines = [
-        "| alpha | implementation | slope | 95% t-interval | 95% bootstrap | fired-count slope | counted-work slope | 1 - alpha | verdict | fitted m |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| alpha | implementation | slope | 95% t-interval | 95% bootstrap | first-step slope (95%) | fired-count slope "
+        "| counted-work slope | 1 - alpha | verdict | fitted m |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in an.rows():
+        first = ("n/a" if row["first_slope"] is None
+                 else f"{row['first_slope']:.3f} [{row['first_low']:.3f}, {row['first_high']:.3f}]")
         if row["slope"] is None:
-            lines.append(f"| {row['alpha']:g} | {row['impl']} | n/a | | | {_fmt(row['fired_slope'])} | "
+            lines.append(f"| {row['alpha']:g} | {row['impl']} | n/a | | | {first} | {_fmt(row['fired_slope'])} | "
                          f"{_fmt(row['work_slope'])} | {row['nominal']:.2f} | no fit: {row['reason']} | |")
             continue
         lines.append(
             f"| {row['alpha']:g} | {row['impl']} | {row['slope']:.3f} | [{_fmt(row['t_low'])}, {_fmt(row['t_high'])}] | "
-            f"[{row['boot_low']:.3f}, {row['boot_high']:.3f}] | {_fmt(row['fired_slope'])} | "
+            f"[{row['boot_low']:.3f}, {row['boot_high']:.3f}] | {first} | {_fmt(row['fired_slope'])} | "
             f"{_fmt(row['work_slope'])} | {row['nominal']:.2f} | "
             f"{row['verdict']} | {m_label(row['m_low'])}..{m_label(row['m_high'])} ({row['points']} points) |"
         )
@@ -190,7 +253,7 @@ def slope_table(an: Analysis) -> str:
 
 def timing_table(an: Analysis, alpha: float) -> str:
     ms = sorted({m for (a, _), st in an.stats.items() if a == alpha for m in st})
-    head = "| m | " + " | ".join(f"{i} s/iter (build s)" for i in an.impls) + " | " + " | ".join(
+    head = "| m | " + " | ".join(f"{i} s/iter steady, first (build s)" for i in an.impls) + " | " + " | ".join(
         f"speedup {i}" for i in an.impls if i != "dense") + " |"
     lines = [head, "|" + "---|" * (1 + len(an.impls) + len([i for i in an.impls if i != "dense"]))]
     for m in ms:
@@ -198,7 +261,9 @@ def timing_table(an: Analysis, alpha: float) -> str:
         for impl in an.impls:
             st = an.stats.get((alpha, impl), {})
             b = an.builds.get((alpha, impl), {}).get(m)
-            cells.append(f"{st[m][0]:.4g} ({b:.3g})" if m in st and b is not None else (f"{st[m][0]:.4g}" if m in st else "–"))
+            fs = an.first_stats.get((alpha, impl), {}).get(m)
+            core = f"{st[m][0]:.4g}, {fs:.4g}" if m in st and fs is not None else (f"{st[m][0]:.4g}" if m in st else "–")
+            cells.append(f"{core} ({b:.3g})" if m in st and b is not None else core)
         for impl in an.impls:
             if impl == "dense":
                 continue
@@ -217,9 +282,12 @@ def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale")
     parts = [
         "# sublin-bench scaling report",
         "",
-        f"Source: `{source}`. Per-iteration time is the wall time of T consecutive steps from a "
-        "freshly built trainer divided by T (index build timed separately); each point is the "
-        "median (and quartiles) over repeats. Implementations were measured side by side, interleaved.",
+        f"Source: `{source}`. Every step after a fresh build is timed (the index build separately). "
+        f"Per-iteration time is the *steady state*: the median of the steps after the first "
+        f"{an.warmup_steps} (`--warmup-steps`); the *first step* after the build is fitted beside it, "
+        "since it costs more (caches cold, first use of the new index) and the lazy regime converges "
+        "within a few steps. Each point is the median (and quartiles) over repeats. Implementations "
+        "were measured side by side, interleaved.",
         "",
         "![scaling](scaling.png)",
         "",
@@ -245,7 +313,8 @@ def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale")
         parts.append("")
     parts += ["## Configuration", "", "```"]
     parts += [f"{k}: {v}" for k, v in cfg.items()]
-    parts += ["```", "", "## Machine", "", "```"]
+    parts += [f"warmup_steps: {an.warmup_steps}"]
+    parts += ["```", "", "## Provenance and machine", "", "```"]
     parts += [f"{k}: {v}" for k, v in mach.items()]
     parts += ["```", ""]
     path = directory / "report.md"

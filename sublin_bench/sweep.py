@@ -1,10 +1,23 @@
 """Scaling sweeps: per-iteration time over a geometric grid of widths, resumable.
 
 Each *point* is one (implementation, alpha, m, repeat): a freshly built trainer (build
-time recorded separately), then ``T`` consecutive steps timed together (README.md,
-"What the main job prints"). Points are appended to ``results.jsonl`` as they finish, one JSON object a
-line; a re-run with the same directory skips every point already there, so an
+time recorded separately), then ``T`` consecutive steps, each timed (README.md, "What the
+main job prints"). Points are appended to ``results.jsonl`` as they finish, one JSON
+object a line; a re-run with the same directory skips every point already measured, so an
 interrupted sweep resumes without losing or repeating anything.
+
+What resume trusts
+------------------
+* Every record carries its provenance (:mod:`sublin_bench.provenance`: commit, dirty
+  state, versions, threads, host). A directory whose measured points have another
+  provenance than the current process is refused, with the differences named: results of
+  two states of the code or two machines are never pooled into one fit.
+* One run at a time per directory: a lock file (``.lock``, via filelock) is held for the
+  whole sweep; a second run on the same directory is refused at once.
+* A point recorded as skipped (implementation unavailable, memory short) is measured again
+  on the next run; only measured points count as done.
+* A line of ``results.jsonl`` that is not a point record (a torn write, ``{}``, ``null``,
+  a list, a field of the wrong type) is reported with its line number and ignored.
 
 Measuring order: the whole grid once per repeat (repeat 0 of every point, then repeat 1,
 ...), the (alpha, m) cells of a repeat in a seeded random order, and at every cell the
@@ -18,26 +31,45 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, registry
+from . import registry
 from .errors import ConfigError, SublinError
+from .memory import format_bytes
 from .problem import ProblemSpec, make_problem
+from .provenance import describe, provenance, provenance_differences
 from .runner import check_memory, time_steps
 
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
+LOCK = ".lock"
+
+#: The largest size any option takes: indices are int64, and numbers beyond this are
+#: typing mistakes, not widths.
+MAX_SIZE = 2**62
+
+
+def _unique(values, cast):
+    out = []
+    for v in values:
+        v = cast(v)
+        if v not in out:
+            out.append(v)
+    return out
 
 
 @dataclass
 class SweepConfig:
-    """What a sweep measures. The defaults are the README's main job."""
+    """What a sweep measures. The defaults are the README's main job.
+
+    Repeated implementations or alphas are merged (first occurrence kept).
+    """
 
     impls: list = field(default_factory=lambda: ["dense", "tree", "band"])
     alphas: list = field(default_factory=lambda: [0.24, 0.5])
@@ -56,12 +88,20 @@ class SweepConfig:
             raise ConfigError("choose at least one implementation (--impl).")
         if not self.alphas:
             raise ConfigError("choose at least one alpha (--alpha).")
+        self.impls = _unique(self.impls, str)
         for a in self.alphas:
             ProblemSpec(m=2, n=1, d=1, alpha=a)  # validates alpha
-        if not (float(self.m_factor) >= 1.1):
-            raise ConfigError(f"the grid factor must be a number >= 1.1, got {self.m_factor}.")
+        self.alphas = _unique(self.alphas, float)
+        try:
+            factor = float(self.m_factor)
+        except (TypeError, ValueError):
+            factor = float("nan")
+        if not (math.isfinite(factor) and factor >= 1.1):
+            raise ConfigError(f"the grid factor must be a finite number >= 1.1, got {self.m_factor}.")
         if not (1 <= self.m_min <= self.m_max):
             raise ConfigError(f"need 1 <= m_min <= m_max, got m_min={self.m_min}, m_max={self.m_max}.")
+        if self.m_max > MAX_SIZE:
+            raise ConfigError(f"m_max={self.m_max} is beyond any machine (at most 2**62); choose a smaller --m-max.")
         if self.steps < 1 or self.repeats < 1:
             raise ConfigError(f"steps and repeats must be >= 1, got {self.steps} and {self.repeats}.")
         ProblemSpec(m=self.m_min, n=self.n, d=self.d, alpha=self.alphas[0], seed=self.seed, dtype=self.dtype)
@@ -88,6 +128,15 @@ class SweepConfig:
         return asdict(self)
 
 
+#: Fields every point record has, with the types they must have.
+_FIELDS = {
+    "impl": str, "alpha": (int, float), "m": int, "n": int, "d": int, "dtype": str, "steps": int,
+    "seed": int, "repeat": int, "status": str,
+}
+#: Further fields a measured ("ok") record must have.
+_OK_FIELDS = {"per_iter_seconds": (int, float), "step_seconds": list}
+
+
 def point_key(rec: dict) -> tuple:
     return (
         rec["impl"], float(rec["alpha"]), int(rec["m"]), rec["n"], rec["d"], rec["dtype"],
@@ -95,22 +144,70 @@ def point_key(rec: dict) -> tuple:
     )
 
 
-def load_results(directory: Path) -> list[dict]:
-    """Every record of ``results.jsonl`` (a torn last line from an interruption is
-    ignored, since it is rewritten when the point is measured again)."""
+def record_problem(rec) -> str | None:
+    """Why ``rec`` is not a usable point record, or None if it is."""
+    if not isinstance(rec, dict):
+        return f"not a JSON object but {type(rec).__name__} {json.dumps(rec)[:40]}"
+    need = _FIELDS | (_OK_FIELDS if rec.get("status") == "ok" else {})
+    missing = [k for k in need if k not in rec]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    for k, types in need.items():
+        v = rec[k]
+        if isinstance(v, bool) or not isinstance(v, types):
+            return f"field {k!r} has the wrong type ({json.dumps(v)[:30]})"
+    if rec["status"] not in ("ok", "skipped"):
+        return f"status {rec['status']!r} is neither 'ok' nor 'skipped'"
+    if rec["status"] == "ok":
+        vals = [rec["per_iter_seconds"], *rec["step_seconds"]]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                   for v in vals) or not rec["step_seconds"]:
+            return "timings are not finite non-negative numbers"
+    return None
+
+
+def read_results(directory: Path) -> tuple[list[dict], list[str]]:
+    """The point records of ``results.jsonl`` and one warning per line that is not one
+    (with its line number). A torn last line from an interruption is not warned about:
+    it is cut before the next write (the point is measured again)."""
     path = Path(directory) / RESULTS
-    out = []
-    if path.exists():
-        with path.open() as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-    return out
+    out, warnings = [], []
+    if not path.exists():
+        return out, warnings
+    with path.open() as fh:
+        lines = fh.read().split("\n")
+    torn_tail = lines[-1] != ""  # no newline after the last line: an interrupted write
+    for no, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if not (torn_tail and no == len(lines)):
+                warnings.append(f"{path}:{no}: not valid JSON; line ignored")
+            continue
+        why = record_problem(rec)
+        if why:
+            warnings.append(f"{path}:{no}: not a point record ({why}); line ignored")
+            continue
+        out.append(rec)
+    return out, warnings
+
+
+def load_results(directory: Path) -> list[dict]:
+    """The usable records of ``results.jsonl`` (see :func:`read_results`)."""
+    return read_results(directory)[0]
+
+
+def latest_per_point(records: list[dict]) -> list[dict]:
+    """One record per point: the first measured one if any, else the latest skip."""
+    best: dict = {}
+    for r in records:
+        k = point_key(r)
+        if k not in best or best[k]["status"] != "ok":
+            best[k] = r
+    return list(best.values())
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -127,34 +224,75 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def machine_info() -> dict:
-    """What the numbers were measured on."""
-    import numba
-    import psutil
-    import scipy
-    from threadpoolctl import threadpool_info
+    """What the numbers were measured on: :func:`~sublin_bench.provenance.provenance`
+    plus the machine's memory and platform."""
+    import platform
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
+    import psutil
+
+    return provenance() | {
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "numba": numba.__version__,
-        "blas": "; ".join(blas),
-        "sublin_bench": __version__,
         "platform": platform.platform(),
     }
+
+
+def prepare_out(directory) -> Path:
+    """Create ``directory`` (with parents) and make sure it can be written, before
+    anything is measured. Raises ConfigError naming the directory and the reason."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to the output directory {str(directory)!r} ({exc.strerror or exc}); "
+            "choose another with --out."
+        ) from None
+    return directory
+
+
+def check_grid_fits(cfg: SweepConfig, total: int | None = None) -> None:
+    """Refuse, before measuring, a grid whose widest points could never fit in this
+    machine's memory (however much of it were free), naming the widest width that could.
+    Points that fit the machine but not the memory free at the time are skipped and retried
+    on the next run."""
+    import psutil
+
+    from .memory import MEMORY_FRACTION
+
+    total = int(psutil.virtual_memory().total) if total is None else int(total)
+    budget = int(total * MEMORY_FRACTION)
+    for impl in cfg.impls:
+        if not registry.available(impl)[0]:
+            continue
+        ms = cfg.ms
+        est = {m: max(registry.memory_estimate(impl, cfg.spec(m, a)) for a in cfg.alphas) for m in ms}
+        too_big = [m for m in ms if est[m] > budget]
+        if too_big:
+            fits = [m for m in ms if est[m] <= budget]
+            hint = f"the widest grid width that fits is m={m_label(fits[-1])}: use --m-max {fits[-1]}" if fits \
+                else "no width of this grid fits: use smaller --m-min/--n"
+            raise ConfigError(
+                f"{impl!r} at m={m_label(too_big[0])} (n={cfg.n}, d={cfg.d}) needs about "
+                f"{format_bytes(est[too_big[0]])}, more than this machine's {format_bytes(total)} of memory "
+                f"could give ({MEMORY_FRACTION:.0%}); {hint}."
+            )
+
+
+def _lock(directory: Path):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(directory / LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"another sublin-bench run is writing to {str(directory)!r} (its lock {LOCK} is held); "
+            "wait for it to finish, or measure into another --out."
+        ) from None
+    return lock
 
 
 def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
@@ -192,22 +330,87 @@ def _cost_weight(m: int) -> float:
     return float(m) + 2.0**14
 
 
-def run_sweep(cfg: SweepConfig, directory, *, progress=True, console=None) -> list[dict]:
-    """Measure every point of ``cfg`` not yet in ``directory/results.jsonl``.
+#: The fields of a point key that are the sweep's configuration (the rest are the grid).
+_CONFIG_FIELDS = ("n", "d", "dtype", "steps", "seed")
 
-    Returns all records of the directory that belong to ``cfg``.
+
+def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, directory: Path) -> None:
+    """Refuse a directory whose measured points have another provenance or configuration
+    than this sweep (see the module docstring)."""
+    ok = [r for r in records if r["status"] == "ok"]
+    for r in ok:
+        diff = provenance_differences(r.get("provenance"), prov)
+        if diff:
+            others = sum(provenance_differences(x.get("provenance"), prov) != [] for x in ok)
+            raise ConfigError(
+                f"{directory / RESULTS} holds {others} measured point(s) of another provenance "
+                f"({'; '.join(diff)}); results of different provenance are never pooled: "
+                "measure into another --out, or move that results.jsonl away."
+            )
+    mine = {k: getattr(cfg, k) for k in _CONFIG_FIELDS}
+    for r in ok:
+        theirs = {k: r[k] for k in _CONFIG_FIELDS}
+        if theirs != mine:
+            diff = "; ".join(f"{k}: {theirs[k]} -> {mine[k]}" for k in _CONFIG_FIELDS if theirs[k] != mine[k])
+            raise ConfigError(
+                f"{directory / RESULTS} holds points of another configuration ({diff}); "
+                "measure into another --out (only the grid: implementations, alphas, widths and repeats, "
+                "may be extended in place)."
+            )
+
+
+def run_sweep(cfg: SweepConfig, directory, *, progress=True, console=None, say=None) -> list[dict]:
+    """Measure every point of ``cfg`` not yet measured in ``directory/results.jsonl``.
+
+    Returns one record per planned point (the measured one, or the latest skip). ``say``
+    (a callable taking one line) hears what resume found: points already done, lines
+    ignored. Raises ConfigError when the directory cannot be written, is locked by another
+    run, holds results of another provenance or configuration, or when no point of the
+    sweep could be measured.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    say = say or (lambda line: None)
+    directory = prepare_out(directory)
     for name in cfg.impls:
         registry.get(name)  # unknown names fail before anything runs
-    (directory / CONFIG).write_text(json.dumps({"config": cfg.as_dict(), "machine": machine_info()}, indent=2))
-    _drop_torn_tail(directory / RESULTS)
-    done = {point_key(r) for r in load_results(directory)}
-    todo = [p for p in planned_points(cfg) if cfg.key(*p) not in done]
-    if todo:
-        warm_up(cfg)
+    check_grid_fits(cfg)
+    lock = _lock(directory)
+    try:
+        _drop_torn_tail(directory / RESULTS)
+        records, warnings = read_results(directory)
+        for w in warnings:
+            say(w)
+        prov = provenance()
+        _check_resumable(cfg, records, prov, directory)
+        (directory / CONFIG).write_text(
+            json.dumps({"config": cfg.as_dict(), "machine": machine_info()}, indent=2)
+        )
+        plan = planned_points(cfg)
+        done = {point_key(r) for r in records if r["status"] == "ok"}
+        todo = [p for p in plan if cfg.key(*p) not in done]
+        already = len(plan) - len(todo)
+        if already:
+            retried = len({point_key(r) for r in records if r["status"] != "ok"} - done
+                          & {cfg.key(*p) for p in todo})
+            say(f"resuming: {already} of {len(plan)} points already measured in {directory / RESULTS}"
+                + (f"; {retried} skipped before are tried again" if retried else "")
+                + f" ({describe(prov)})")
+        if todo:
+            warm_up(cfg)
+            _measure(cfg, todo, directory, prov, progress, console)
+    finally:
+        lock.release()
+    keys = {cfg.key(*p) for p in plan}
+    mine = [r for r in latest_per_point(load_results(directory)) if point_key(r) in keys]
+    if not any(r["status"] == "ok" for r in mine):
+        reasons = sorted({r.get("reason", "?") for r in mine})
+        raise ConfigError(
+            f"no point of the sweep could be measured ({len(mine)} skipped): {reasons[0]}"
+            + (f" (and {len(reasons) - 1} other reason(s), see {directory / RESULTS})" if len(reasons) > 1 else "")
+        )
+    return mine
 
+
+def _measure(cfg, todo, directory, prov, progress, console):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = [
@@ -225,12 +428,10 @@ def run_sweep(cfg: SweepConfig, directory, *, progress=True, console=None) -> li
         with (directory / RESULTS).open("a") as out:
             for count, (impl, alpha, m, rep) in enumerate(todo, 1):
                 bar.update(task, description=f"{impl} alpha={alpha:g} m={m_label(m)}")
-                rec = measure_point(cfg, impl, alpha, m, rep, problem_cache)
+                rec = measure_point(cfg, impl, alpha, m, rep, problem_cache) | {"provenance": prov}
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
                 bar.update(task, advance=_cost_weight(m), points=f"{count}/{len(todo)} points")
-    keys = {cfg.key(*p) for p in planned_points(cfg)}
-    return [r for r in load_results(directory) if point_key(r) in keys]
 
 
 def warm_up(cfg: SweepConfig) -> None:

@@ -80,7 +80,7 @@ def test_report_renders_with_one_panel_per_alpha(tmp_path):
     an = analyse(records, cfg.as_dict(), sweep_mod.machine_info())
     path = write_report(an, tmp_path)
     text = path.read_text()
-    for needle in ("Cost exponents", "fired-count slope", "alpha = 0.3", "alpha = 0.5", "speedup tree", "## Machine"):
+    for needle in ("Cost exponents", "fired-count slope", "alpha = 0.3", "alpha = 0.5", "speedup tree", "## Provenance and machine", "first-step slope"):
         assert needle in text
     img = Image.open(tmp_path / "scaling.png")
     assert img.format == "PNG" and img.size[0] > 2 * img.size[1]  # two panels side by side
