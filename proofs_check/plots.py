@@ -17,6 +17,15 @@ def _readable_log_y(ax) -> None:
 
 
 def plot_alpha(results, alpha: float, path, *, title: str = "") -> None:
+    """Write :func:`alpha_figure` to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = alpha_figure(results, alpha, title=title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def alpha_figure(results, alpha: float, *, title: str = ""):
     """Four panels for one alpha: fired count against m (with m Q(b) and m^(1-alpha)),
     residual per step, lambda_min(G(t)) / lambda per step, movement against m.
 
@@ -73,5 +82,4 @@ def plot_alpha(results, alpha: float, path, *, title: str = "") -> None:
         a.legend(fontsize=8)
     fig.suptitle(f"{title}, alpha = {alpha:g}" if title else f"proofs_check, alpha = {alpha:g}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

@@ -158,10 +158,20 @@ def analyse(records: list[dict], config: dict | None = None, machine: dict | Non
 
 
 def plot_scaling(an: Analysis, path) -> None:
-    """``scaling.png``: one log-log panel per alpha, points with quartile bars, fitted
-    lines over the fitted range, and two reference lines (the fired count's slope and
-    slope 1) drawn through the first sublinear implementation's fit at its smallest fitted
-    width, and labelled so. Each implementation has the same colour in every figure
+    """Write ``scaling.png`` (see :func:`scaling_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = scaling_figure(an)
+    panels = ", ".join(f"alpha={a:g}" for a in an.alphas)
+    fig.savefig(path, dpi=110, metadata={"Description": f"sublin-bench scaling; panels: {panels}"})
+    plt.close(fig)
+
+
+def scaling_figure(an: Analysis):
+    """One log-log panel per alpha, points with quartile bars, fitted lines over the
+    fitted range, and two reference lines (the fired count's slope and slope 1) drawn
+    through the first sublinear implementation's fit at its smallest fitted width, and
+    labelled so. Each implementation has the same colour in every figure
     (:func:`impl_color`)."""
     import matplotlib
 
@@ -213,9 +223,7 @@ def plot_scaling(an: Analysis, path) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    panels = ", ".join(f"alpha={a:g}" for a in an.alphas)
-    fig.savefig(path, dpi=110, metadata={"Description": f"sublin-bench scaling; panels: {panels}"})
-    plt.close(fig)
+    return fig
 
 
 def registry_sublinear(impl: str) -> bool:

@@ -438,10 +438,13 @@ def warm_up(cfg: SweepConfig) -> None:
     """One untimed small run of every implementation, so that first-use costs (JIT cache
     loading, BLAS thread start-up, imports) land in no measured point."""
     spec = cfg.spec(min(cfg.m_min, 2**10), cfg.alphas[0])
-    problem = make_problem(spec)
-    for impl in cfg.impls:
-        if registry.available(impl)[0]:
-            registry.create(impl, problem).run(min(cfg.steps, 2))
+    try:
+        problem = make_problem(spec)
+        for impl in cfg.impls:
+            if registry.available(impl)[0]:
+                registry.create(impl, problem).run(min(cfg.steps, 2))
+    except SublinError:
+        pass  # too little memory even for this: every point will say so, and be retried
 
 
 def _problem(spec: ProblemSpec, cache: dict):
