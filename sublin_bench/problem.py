@@ -16,28 +16,40 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConfigError
+from .generator import (
+    W_BLOCK,
+    block_count,
+    candidate_threshold,
+    expected_candidates,
+    map_blocks,
+    plain_block,
+    rejected_rows,
+    sample_candidates,
+    sampling_rate,
+    signs,
+)
 from .memory import check_fits
 
 __all__ = ["ProblemSpec", "Problem", "make_problem", "threshold_for", "DTYPES", "GENERATOR_VERSION"]
 
 #: Version of the problem generator: bumped whenever the same spec would give other
 #: numbers, and recorded with every result (results of two versions are never pooled).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: Working precisions an implementation must support.
 DTYPES = ("float64", "float32")
+#: How W0 may be drawn (ProblemSpec.init).
+INITS = ("plain", "sampled")
 
 # One SeedSequence spawn key per random quantity, so adding a quantity later never
 # changes the existing ones.
-_STREAM_X, _STREAM_Y, _STREAM_W, _STREAM_A = 0, 1, 2, 3
-
-#: Rows of W0 generated per chunk, which bounds the temporary memory of the float32 cast.
-_W_CHUNK = 1 << 16
+# (2 and up are the neuron streams of sublin_bench.generator.)
+_STREAM_X, _STREAM_Y = 0, 1
 
 
 def threshold_for(m: int, alpha: float) -> float:
@@ -108,6 +120,11 @@ class ProblemSpec:
     dtype : {"float64", "float32"}
         Working precision of ``X`` and the weights. Predictions, Gram matrices and the
         least-squares solve are always float64.
+    init : {"plain", "sampled"}
+        How ``W0`` is drawn: ``plain`` generates every row (block by block, see
+        :mod:`sublin_bench.generator`); ``sampled`` draws the band candidates directly
+        and the other rows only on demand. Both are i.i.d. ``N(0, I_d)`` in distribution;
+        with one seed they are two different draws.
 
     Examples
     --------
@@ -123,6 +140,7 @@ class ProblemSpec:
     seed: int = 0
     b: float | None = None
     dtype: str = "float64"
+    init: str = "plain"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -156,6 +174,8 @@ class ProblemSpec:
                 )
             set_(self, "b", b)
         set_(self, "dtype", _as_dtype(self.dtype))
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(map(repr, INITS))}, got {self.init!r}.")
 
     @property
     def threshold(self) -> float:
@@ -167,12 +187,17 @@ class ProblemSpec:
         return np.dtype(self.dtype).itemsize
 
     def memory_estimate(self) -> int:
-        """Bytes held by the problem's arrays (``W0`` dominates: ``m d`` numbers)."""
-        return self.m * self.d * self.itemsize + self.m + self.n * (self.d * self.itemsize + 8)
+        """Bytes of ``W0`` and ``a`` held in memory (``m d`` numbers), what an
+        implementation that reads ``problem.W0`` needs; plus the inputs."""
+        return self.m * self.d * self.itemsize + self.m + self.inputs_memory_estimate()
+
+    def inputs_memory_estimate(self) -> int:
+        """Bytes of ``X`` and ``y`` (all that a problem holds until ``W0`` is asked for)."""
+        return self.n * (self.d * self.itemsize + 8)
 
     def replace(self, **changes) -> ProblemSpec:
         """A copy with some fields changed (validated again)."""
-        fields = {k: getattr(self, k) for k in ("m", "n", "d", "alpha", "seed", "b", "dtype")}
+        fields = {k: getattr(self, k) for k in ("m", "n", "d", "alpha", "seed", "b", "dtype", "init")}
         fields.update(changes)
         return ProblemSpec(**fields)
 
@@ -180,7 +205,7 @@ class ProblemSpec:
         b = f"{self.threshold:.4g}" + ("" if self.b is not None else " (derived)")
         return (
             f"m={self.m}, n={self.n}, d={self.d}, alpha={self.alpha:g}, b={b}, "
-            f"seed={self.seed}, dtype={self.dtype}"
+            f"seed={self.seed}, dtype={self.dtype}" + (f", init={self.init}" if self.init != "plain" else "")
         )
 
 
@@ -193,28 +218,15 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _neurons(spec: ProblemSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``W0`` (m, d) i.i.d. N(0, 1) and ``a`` (m,) uniform on {-1, +1}."""
-    check_fits(spec.memory_estimate(), f"the problem arrays for {spec.describe()}")
-    rng = _rng(spec.seed, _STREAM_W)
-    W0 = np.empty((spec.m, spec.d), dtype=spec.dtype)
-    flat = W0.reshape(-1)
-    if spec.dtype == "float64":
-        rng.standard_normal(out=flat)
-    else:
-        # Draw float64 and round, so a float32 problem is the float64 one rounded.
-        step = _W_CHUNK * spec.d
-        for start in range(0, flat.size, step):
-            stop = min(flat.size, start + step)
-            flat[start:stop] = rng.standard_normal(stop - start)
-    a = (2 * _rng(spec.seed, _STREAM_A).integers(0, 2, size=spec.m, dtype=np.int8) - 1).astype(np.int8)
-    return W0, a
-
-
-@dataclass(frozen=True)
 class Problem:
     """An immutable training problem. Build with :func:`make_problem` or
-    :meth:`Problem.from_arrays`.
+    :meth:`Problem.from_arrays` (or directly from arrays, as tests do).
+
+    The first layer need not be in memory: a generated problem regenerates any block of
+    ``W0`` from its seed (:mod:`sublin_bench.generator`), so an implementation that
+    streams over the blocks (:meth:`w0_rows`, :meth:`map_blocks`) or needs only the
+    candidates (:attr:`sample`) never holds ``m d`` numbers. ``problem.W0`` still gives
+    the whole array where it fits (checked against the available memory first, then kept).
 
     Attributes
     ----------
@@ -223,23 +235,37 @@ class Problem:
     y : ndarray (n,)
         Labels, float64.
     W0 : ndarray (m, d)
-        Initial first layer, in ``spec.dtype``.
+        Initial first layer, in ``spec.dtype`` (generated on first access).
     a : ndarray (m,) int8
-        Second layer, entries in {-1, +1}.
+        Second layer, entries in {-1, +1} (computed on first access; :meth:`a_at` for a
+        subset).
     b : float
         Threshold of the shifted ReLU.
     spec : ProblemSpec
     source : str
         ``"generated"`` or ``"arrays"`` (user data via :meth:`from_arrays`).
+    init : str
+        ``"plain"`` or ``"sampled"``: how ``W0`` was drawn (``spec.init``, or ``plain``
+        where sampling was not possible; :attr:`note` says why).
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    W0: np.ndarray
-    a: np.ndarray
-    b: float
-    spec: ProblemSpec
-    source: str = field(default="generated")
+    __slots__ = ("X", "y", "b", "spec", "source", "init", "note", "_W0", "_a", "_sample")
+
+    def __init__(self, X, y, W0=None, a=None, b=None, spec=None, source="generated", *, sample=None, note=""):
+        if not isinstance(spec, ProblemSpec):
+            raise ConfigError(f"Problem needs a ProblemSpec, got {type(spec).__name__}.")
+        if (W0 is None) != (a is None):
+            raise ConfigError("give both W0 and a, or neither (then they are generated from the seed).")
+        values = dict(X=X, y=y, spec=spec, source=source, b=float(spec.threshold if b is None else b),
+                      _W0=W0, _a=a, _sample=sample, init="sampled" if sample is not None else "plain", note=note)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a Problem is immutable ({name!r} cannot be set)")
+
+    def __repr__(self) -> str:
+        return f"<Problem {self.spec.describe()} ({self.init} init, {self.source})>"
 
     @property
     def m(self) -> int:
@@ -257,30 +283,110 @@ class Problem:
     def dtype(self) -> np.dtype:
         return np.dtype(self.spec.dtype)
 
+    @property
+    def sample(self):
+        """The candidates of a sampled problem (:class:`~sublin_bench.generator.Sample`:
+        ``idx``, ``W``, ``a``, ``t0``), or None for a plain one."""
+        return self._sample
+
+    @property
+    def W0(self) -> np.ndarray:
+        if self._W0 is None:
+            check_fits(self.spec.memory_estimate(), f"W0 of {self.spec.describe()} in memory")
+            W = np.empty((self.m, self.d), dtype=self.spec.dtype)
+
+            def fill(k, start, stop):
+                if self._sample is None:
+                    plain_block(self.spec.seed, k, stop - start, self.d, self.spec.dtype, out=W[start:stop])
+                else:
+                    W[start:stop] = self.w0_block(k)
+
+            map_blocks(fill, self.m)
+            object.__setattr__(self, "_W0", _readonly(W))
+        return self._W0
+
+    @property
+    def a(self) -> np.ndarray:
+        if self._a is None:
+            object.__setattr__(self, "_a", _readonly(self.a_at(np.arange(self.m, dtype=np.int64))))
+        return self._a
+
+    def a_at(self, idx) -> np.ndarray:
+        """``a_r`` (int8) for the neuron indices ``idx``, in ``O(len(idx))``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self._a is not None:
+            return self._a[idx]
+        return signs(self.spec.seed, idx)
+
+    def w0_block(self, k: int) -> np.ndarray:
+        """Block ``k`` of ``W0``: rows ``k W_BLOCK .. min(m, (k+1) W_BLOCK) - 1``, a fresh
+        array in ``spec.dtype``, regenerated from the seed (or cut from ``W0`` where it is
+        in memory)."""
+        start, stop = k * W_BLOCK, min(self.m, (k + 1) * W_BLOCK)
+        if not (0 <= start < stop):
+            raise ConfigError(f"block {k} is outside this problem's {block_count(self.m)} blocks.")
+        if self._W0 is not None:
+            return np.array(self._W0[start:stop])
+        if self._sample is None:
+            return plain_block(self.spec.seed, k, stop - start, self.d, self.spec.dtype)
+        s = self._sample
+        lo, hi = np.searchsorted(s.idx, [start, stop])
+        rows = np.empty((stop - start, self.d))
+        mask = np.ones(stop - start, dtype=bool)
+        mask[s.idx[lo:hi] - start] = False
+        rows[mask] = rejected_rows(self.spec.seed, k, int(mask.sum()), self.X, s.t0)
+        rows[~mask] = s.W[lo:hi]
+        return rows if self.spec.dtype == "float64" else rows.astype(self.spec.dtype)
+
+    def w0_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start .. stop - 1`` of ``W0`` (regenerating the blocks they lie in)."""
+        start, stop = int(start), int(stop)
+        if not (0 <= start <= stop <= self.m):
+            raise ConfigError(f"rows {start}..{stop} are outside 0..{self.m}.")
+        if self._W0 is not None:
+            return np.array(self._W0[start:stop])
+        parts = []
+        for k in range(start // W_BLOCK, block_count(stop) if stop else 0):
+            b0 = k * W_BLOCK
+            blk = self.w0_block(k)
+            parts.append(blk[max(start, b0) - b0 : min(stop, b0 + len(blk)) - b0])
+        return np.concatenate(parts) if parts else np.empty((0, self.d), dtype=self.spec.dtype)
+
+    def map_blocks(self, fn, *, workers=None, progress=None):
+        """``[fn(start, W_block, a_block) for every block]`` in order, over the
+        generator's blocks, on ``workers`` threads (default: the cores numba sees)."""
+
+        def run(k, start, stop):
+            return fn(start, self.w0_block(k), self.a_at(np.arange(start, stop, dtype=np.int64)))
+
+        return map_blocks(run, self.m, workers=workers, progress=progress)
+
     def narrowed(self, spec: ProblemSpec) -> Problem:
         """The problem of ``spec`` cut from this wider one, without drawing anything again.
 
-        The neurons of a width-m problem are the first m of every wider one with the same
-        seed, and the inputs and labels do not depend on m or alpha, so this equals
-        ``make_problem(spec)`` (or ``from_arrays`` on the same data) at the cost of a view.
-        ``spec`` may change ``m`` (down to 1), ``alpha`` and ``b``; not the seed, ``n``,
-        ``d`` or the dtype.
+        The neurons of a width-m plain problem are the first m of every wider one with the
+        same seed, and the inputs and labels do not depend on m or alpha, so this equals
+        ``make_problem(spec)`` (or ``from_arrays`` on the same data) at the cost of a view
+        of whatever this problem holds. ``spec`` may change ``m`` (down to 1), ``alpha``
+        and ``b``; not the seed, ``n``, ``d``, the dtype or the init. A sampled problem
+        cannot be narrowed (its candidates depend on m): make it anew.
         """
         if not isinstance(spec, ProblemSpec):
             raise ConfigError(f"narrowed expects a ProblemSpec, got {type(spec).__name__}.")
         mine = self.spec
-        for name in ("seed", "n", "d", "dtype"):
+        for name in ("seed", "n", "d", "dtype", "init"):
             if getattr(spec, name) != getattr(mine, name):
                 raise ConfigError(
                     f"narrowed cannot change {name} ({getattr(mine, name)!r} -> {getattr(spec, name)!r}); "
                     "build the problem with make_problem instead."
                 )
+        if self._sample is not None:
+            raise ConfigError("a sampled problem cannot be narrowed (its candidates depend on m); use make_problem.")
         if spec.m > mine.m:
             raise ConfigError(f"narrowed can only cut neurons: m={spec.m} is wider than this problem's m={mine.m}.")
-        return Problem(
-            X=self.X, y=self.y, W0=self.W0[: spec.m], a=self.a[: spec.m], b=spec.threshold, spec=spec,
-            source=self.source,
-        )
+        W0 = None if self._W0 is None else self._W0[: spec.m]
+        a = None if W0 is None else (self._a[: spec.m] if self._a is not None else self.a_at(np.arange(spec.m)))
+        return Problem(X=self.X, y=self.y, W0=W0, a=a, b=spec.threshold, spec=spec, source=self.source)
 
     @classmethod
     def from_arrays(
@@ -293,11 +399,13 @@ class Problem:
         seed: int = 0,
         b: float | None = None,
         dtype: str = "float64",
+        init: str = "plain",
     ) -> Problem:
         """A problem on the user's own data.
 
         Rows of ``X`` are normalised to unit length (the theory assumes ``||x_i|| = 1``);
-        the neurons are drawn from ``seed`` exactly as in :func:`make_problem`.
+        the neurons are drawn from ``seed`` exactly as in :func:`make_problem` (and, like
+        there, generated only when asked for).
 
         Parameters
         ----------
@@ -344,18 +452,9 @@ class Problem:
         bad = np.flatnonzero(~np.isfinite(ya))
         if bad.size:
             raise ConfigError(f"y has NaN or infinite entries at {_list(bad)}.")
-        spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype)
-        Xn = unit_rows(Xa).astype(spec.dtype)
-        W0, a = _neurons(spec)
-        return cls(
-            X=_readonly(Xn),
-            y=_readonly(ya),
-            W0=_readonly(W0),
-            a=_readonly(a),
-            b=spec.threshold,
-            spec=spec,
-            source="arrays",
-        )
+        spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype, init=init)
+        Xn = _readonly(unit_rows(Xa).astype(spec.dtype))
+        return _with_neurons(spec, Xn, _readonly(ya), source="arrays")
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -394,8 +493,12 @@ def make_problem(spec: ProblemSpec) -> Problem:
 
     Notes
     -----
-    Costs ``O(m d)`` time and memory; refuses (``MemoryBudgetError``) before allocating
-    if ``W0`` would not fit in the available memory.
+    Plain init: ``O(n d)`` here; ``W0`` is generated block by block when it is read
+    (``problem.W0`` checks the memory first, then costs ``O(m d)``). Sampled init
+    (``spec.init == "sampled"``): draws the candidates now, in ``O(m n Q(t0) n d)``
+    (:func:`sublin_bench.generator.sample_candidates`); where ``n Q(t0) > 1`` the
+    construction does not apply, and the problem falls back to the plain init
+    (``problem.init == "plain"``, ``problem.note`` says why).
 
     Examples
     --------
@@ -406,9 +509,23 @@ def make_problem(spec: ProblemSpec) -> Problem:
     if not isinstance(spec, ProblemSpec):
         raise ConfigError(f"make_problem expects a ProblemSpec, got {type(spec).__name__}.")
     G = _rng(spec.seed, _STREAM_X).standard_normal((spec.n, spec.d))
-    X = (G / np.linalg.norm(G, axis=1, keepdims=True)).astype(spec.dtype)
-    y = _rng(spec.seed, _STREAM_Y).standard_normal(spec.n)
-    W0, a = _neurons(spec)
-    return Problem(
-        X=_readonly(X), y=_readonly(y), W0=_readonly(W0), a=_readonly(a), b=spec.threshold, spec=spec
-    )
+    X = _readonly((G / np.linalg.norm(G, axis=1, keepdims=True)).astype(spec.dtype))
+    y = _readonly(_rng(spec.seed, _STREAM_Y).standard_normal(spec.n))
+    return _with_neurons(spec, X, y, source="generated")
+
+
+def _with_neurons(spec: ProblemSpec, X, y, *, source: str) -> Problem:
+    if spec.init == "plain":
+        return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source)
+    t0 = candidate_threshold(spec.threshold)
+    q = sampling_rate(spec.n, t0)
+    if q > 1:
+        note = (f"sampled init needs n Q(t0) <= 1 but n Q(b - D0) = {q:.3g} at b = {spec.threshold:.3g}: "
+                "nearly every neuron is a candidate, so the plain init is used")
+        return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, note=note)
+    est = expected_candidates(spec.m, spec.n, t0) * (spec.d * 8 * 3 + 16)
+    check_fits(int(est), f"the sampled candidates of {spec.describe()}")
+    sample = sample_candidates(spec.seed, spec.m, X, t0)
+    if spec.dtype != "float64":
+        sample.W = sample.W.astype(spec.dtype)
+    return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, sample=sample)
