@@ -274,20 +274,29 @@ class SparseTrainer(Trainer):
         self._sqrt_m = math.sqrt(spec.m)
         self._unit_roundoff = float(np.finfo(spec.dtype).eps) / 2  # u of the working dtype
         t0 = time.perf_counter()
+        W, idx, a = self._initial_rows()
         if neuron_order == "firing":
-            self._perm = firing_order(problem.W0, self._XT, problem.b, block_rows(spec))
-            self._W = np.take(problem.W0, self._perm, axis=0)  # a copy, in the stored order
-            self._a64 = problem.a[self._perm].astype(np.float64)
+            order = firing_order(W, self._XT, problem.b, block_rows(spec))
+            self._W = np.take(W, order, axis=0)  # a copy, in the stored order
+            self._a64 = a[order].astype(np.float64)
+            self._perm = order if idx is None else idx[order]
         else:
-            self._perm = None
-            self._W = np.array(problem.W0, dtype=spec.dtype, copy=True)
-            self._a64 = problem.a.astype(np.float64)
+            self._perm = idx
+            self._W = np.array(W, dtype=spec.dtype, copy=True)
+            self._a64 = a.astype(np.float64)
+        del W
         self._ptr, self._idx, self._z, build_work = self._build()
         self.build_seconds = time.perf_counter() - t0
         self.build_work = build_work
         self._set_derived()
 
     # -- subclass hooks ---------------------------------------------------------------
+
+    def _initial_rows(self):
+        """The neurons the trainer stores: ``(W, idx, a)`` with ``W`` their rows of ``W0``
+        (in increasing neuron order), ``idx`` their neuron indices (None: all m, in order)
+        and ``a`` their signs. Here every neuron; ``band-implicit`` keeps the candidates."""
+        return self.problem.W0, None, self.problem.a
 
     def _build(self):
         """Build the index from ``self._W``; return ``(indptr, indices, z, work)``."""
@@ -335,6 +344,8 @@ class SparseTrainer(Trainer):
         """An array indexed by neuron in the stored order -> the problem's order (a copy)."""
         if self._perm is None:
             return A.copy()
+        if A.shape[0] != self.problem.m:
+            raise NotImplementedError("only some neurons are stored; see weights_at")
         out = np.empty_like(A)
         out[self._perm] = A
         return out

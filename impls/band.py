@@ -53,15 +53,11 @@ from sublin_bench.impls._prefetch import prefetch_row
 from sublin_bench.impls._sparse import AHEAD, SparseTrainer
 from sublin_bench.impls.dense import block_rows
 from sublin_bench.errors import ConfigError
+from sublin_bench.generator import default_margin
 from sublin_bench.linalg import indptr_from_counts
 
 #: Relative safety on the drift test, covering the rounding of the drift norm itself.
 _DRIFT_SAFETY = 1e-9
-
-
-def default_margin(b: float) -> float:
-    """``D = min(0.5, 0.5 / b)`` (0.5 for ``b = 0``)."""
-    return 0.5 if b <= 1.0 else 0.5 / b
 
 
 def resolve_margin(margin, b: float) -> float:
@@ -220,11 +216,11 @@ class BandTrainer(SparseTrainer):
 
     def _build(self):
         spec = self.problem.spec
-        m, n = spec.m, spec.n
+        m, n = self._W.shape[0], spec.n  # the stored neurons (all m, or band-implicit's candidates)
         b, D = self.problem.b, self.margin
         self._anchor = self._W.copy()
         self._moved = np.zeros(m, dtype=np.bool_)
-        ii, rr, zz = [], [], []
+        ii, rr, zz = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]  # no stored rows: empty
         rows = block_rows(spec)
         for s in range(0, m, rows):
             Z = self._W[s : s + rows] @ self._XT

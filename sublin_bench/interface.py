@@ -131,6 +131,11 @@ class Trainer(abc.ABC):
     name: ClassVar[str] = ""
     #: Whether per-iteration work is meant to be independent of m.
     sublinear: ClassVar[bool] = False
+    #: Whether the trainer reads ``problem.W0`` whole (then the problem's ``m d`` numbers
+    #: count in its memory estimate); implicit implementations stream blocks instead.
+    holds_problem_weights: ClassVar[bool] = True
+    #: Whether the implementation computes the exact step (and must agree with dense).
+    exact: ClassVar[bool] = True
 
     def __init__(self, problem: Problem, *, step_size: float = 1.0):
         if not isinstance(problem, Problem):

@@ -38,6 +38,8 @@ BUILTINS = {
     "band": "sublin_bench.impls.band:BandTrainer",
     "cupy-dense": "sublin_bench.impls.cupy_dense:CupyDenseTrainer",
     "cupy": "sublin_bench.impls.cupy_band:CupyBandTrainer",
+    "band-implicit": "sublin_bench.impls.band_implicit:BandImplicitTrainer",
+    "dense-stream": "sublin_bench.impls.dense_stream:DenseStreamTrainer",
 }
 _OWN_DIST = "sublin-bench"
 
@@ -164,7 +166,9 @@ def available(name: str) -> tuple[bool, str]:
 def memory_estimate(name: str, spec) -> int:
     """Bytes that ``create(name, make_problem(spec))`` would allocate: the problem, the
     trainer, and the ``n x n`` arrays of the Gram matrix and its solve."""
-    return get(name).memory_estimate(spec) + spec.memory_estimate() + solve_memory_estimate(spec.n)
+    cls = get(name)
+    problem = spec.memory_estimate() if cls.holds_problem_weights else spec.inputs_memory_estimate()
+    return cls.memory_estimate(spec) + problem + solve_memory_estimate(spec.n)
 
 
 def create(name: str, problem: Problem, *, step_size: float = 1.0, **options) -> Trainer:
