@@ -7,6 +7,9 @@ import math
 import os
 import re
 import sys
+import time
+
+import numpy as np
 
 import click
 from rich.console import Console
@@ -143,10 +146,35 @@ def _spec_options(f):
             click.option("--b", "b", type=float, default=None, help="Threshold (default sqrt(2 alpha ln m))."),
             click.option("--seed", type=int, default=0, show_default=True),
             click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
+            _INIT_OPTION,
         ]
     ):
         f = opt(f)
     return f
+
+
+_INIT_OPTION = click.option(
+    "--init", type=click.Choice(["plain", "sampled"]), default="plain", show_default=True,
+    help="How W0 is drawn: every row (plain), or the band candidates directly (sampled: sublinear in m; "
+         "see README, 'Widths beyond memory').",
+)
+
+
+def _build_with_progress(impl, spec, **kw):
+    """Build a trainer with a progress bar over the generator's blocks (the O(m n d) passes
+    and the generation of W0), transient, on stderr-like console output."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .generator import block_progress
+    from .runner import build_trainer
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} blocks"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal and
+                  spec.m < 2**24) as bar:
+        task = bar.add_task(f"building {impl} (m={spec.m})", total=None)
+        with block_progress(lambda done, total: bar.update(task, completed=done, total=total)):
+            return build_trainer(impl, spec, **kw)
 
 
 @cli.command()
@@ -156,7 +184,7 @@ def _spec_options(f):
 @click.option("--step-size", type=float, default=1.0, show_default=True, help="Gauss-Newton step size eta.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_threads_option
-def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json, threads):
+def run(impl, m, n, d, alpha, b, seed, dtype, init, steps, step_size, as_json, threads):
     """Train one implementation for a few steps and print a per-step table.
 
     Exits non-zero (one line) if training diverges to inf/NaN.
@@ -165,13 +193,20 @@ def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json, threads
     from .runner import build_trainer
 
     _apply_threads(threads)
-    spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, b=b, dtype=dtype)
-    with console.status(f"building {impl} for {spec.describe()}", spinner="dots") if not as_json else _null():
-        trainer = build_trainer(impl, spec, step_size=step_size)
+    t_all = time.perf_counter()
+    spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, b=b, dtype=dtype, init=init)
+    t_start = time.perf_counter()
+    trainer = build_trainer(impl, spec, step_size=step_size) if as_json else _build_with_progress(
+        impl, spec, step_size=step_size)
+    setup = time.perf_counter() - t_start  # problem (sampling, if any) plus the build
     infos = []
     if not as_json:
         console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}")
-        console.print(f"index build: {trainer.build_seconds:.4f} s")
+        if trainer.problem.note:
+            console.print(f"[yellow]note[/]: {escape(trainer.problem.note)}")
+        stored = getattr(trainer, "stored", None)
+        console.print(f"index build: {trainer.build_seconds:.4f} s (problem and build: {setup:.4f} s)"
+                      + (f"; {stored} neurons stored of {spec.m}" if stored is not None else ""))
         table = Table("step", "residual", "fired mean", "fired max", "flips", "moved", "seconds", "work")
     for _ in range(steps):
         info = trainer.step()
@@ -190,13 +225,18 @@ def run(impl, m, n, d, alpha, b, seed, dtype, steps, step_size, as_json, threads
             "build_seconds": trainer.build_seconds,
             "steps": [i.as_dict() for i in infos],
             "final_residual_norm": final,
+            "setup_seconds": setup,
+            "total_seconds": time.perf_counter() - t_all,
+            "init": trainer.problem.init,
             "counters": trainer.counters,
             "provenance": provenance(),
         }
         click.echo(json.dumps(out, indent=2))
     else:
         console.print(table)
-        console.print(f"residual after {steps} steps: {final:.3e}")
+        y = float(np.linalg.norm(trainer.problem.y))
+        console.print(f"residual after {steps} steps: {final:.3e} ({final / y:.2e} of ||y||); "
+                      f"end to end (problem, build, steps): {time.perf_counter() - t_all:.3f} s")
         if infos and final > 1e3 * max(infos[0].residual_norm, 1e-300):
             console.print(f"[yellow]the residual grew {final / infos[0].residual_norm:.3g}x over the run: "
                           f"training diverges at step size {step_size:g}; try a smaller --step-size[/]")
@@ -230,21 +270,49 @@ VERIFY_GRID = [
 @click.option("--impl", "impls", multiple=True, help="Implementation(s) to check (default: all available).")
 @click.option("--steps", type=click.IntRange(min=1), default=6, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def verify(impls, steps, seed):
-    """Compare every available implementation with dense on a grid of problems.
+@click.option("--reference", default="dense", show_default=True,
+              help="The exact implementation to compare with; dense-stream where dense does not fit.")
+@click.option("--m", "m", type=SIZE, default=None, help="Check this one width instead of the built-in grid.")
+@click.option("--n", "n", type=SIZE, default=32, show_default=True, help="With --m: number of inputs.")
+@click.option("--d", "d", type=SIZE, default=32, show_default=True, help="With --m: input dimension.")
+@click.option("--alpha", type=float, default=0.5, show_default=True, help="With --m: sparsity exponent.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True,
+              help="With --m: working precision.")
+@_INIT_OPTION
+@_threads_option
+def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
+    """Compare every available implementation with dense (or --reference) on a grid of
+    problems, or on one (--m, with --n, --d, --alpha, --init, --dtype).
 
     Exits with status 1 if any implementation disagrees beyond the documented
-    tolerances (see sublin_bench/conformance.py).
+    tolerances (see sublin_bench/conformance.py), or if an implementation asked for
+    with --impl is not available.
+
+    \b
+    Example beyond dense's memory:
+      sublin-bench verify --impl band-implicit --reference dense-stream --m 2**26 --alpha 0.5 --init sampled
     """
     from .conformance import DISAGREE, compare
     from .problem import make_problem
+    from .runner import check_memory as check_memory_for
 
+    _apply_threads(threads)
     asked = list(dict.fromkeys(impls))
-    names = asked or [nm for nm in registry.names()]
-    for nm in names:
+    names = asked or [nm for nm in registry.names() if nm != reference]
+    for nm in [*names, reference]:
         if nm not in registry.names():
             registry.get(nm)  # unknown names fail here, with the known ones listed
-    table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol")
+    ok_ref, why_ref = registry.available(reference)
+    if not ok_ref:
+        raise click.ClickException(f"the reference {reference!r} is not available here: {why_ref}")
+    if not registry.get(reference).exact:
+        raise click.ClickException(f"the reference {reference!r} is not an exact implementation.")
+    if m is None:
+        grid = [(gm, gn, gd, ga, gt, ge, "plain") for gm, gn, gd, ga, gt, ge in VERIFY_GRID]
+    else:
+        grid = [(m, n, d, alpha, dtype, 1.0, init)]
+    table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol",
+                  title=f"against {reference}")
     bad = 0
     skipped = []
     for nm in names:
@@ -252,9 +320,11 @@ def verify(impls, steps, seed):
         if not ok:
             skipped.append((nm, reason))
             continue
-        for m, n, d, alpha, dtype, eta in VERIFY_GRID:
-            spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, dtype=dtype)
-            c = compare(make_problem(spec), nm, steps=steps, step_size=eta)
+        for m, n, d, alpha, dtype, eta, init in grid:
+            spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, dtype=dtype, init=init)
+            for who in (nm, reference):
+                check_memory_for(who, spec)
+            c = compare(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference)
             bad += c.status == DISAGREE
             worst = max(c.worst.values(), default=0.0)
             style = {"agree": "green", "disagree": "bold red"}.get(c.status, "yellow")

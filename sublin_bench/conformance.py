@@ -95,11 +95,30 @@ def _check_csr(csr, n: int, m: int, who: str) -> tuple[np.ndarray, np.ndarray] |
     return indptr, indices
 
 
-def _mask(csr, n: int, m: int) -> np.ndarray:
+def _mask(csr, n: int, R: np.ndarray) -> np.ndarray:
+    """The fired-set indicator restricted to the neurons ``R`` (sorted): ``(n, len(R))``.
+    Every index of ``csr`` must lie in ``R``."""
     indptr, indices = csr
-    out = np.zeros((n, m), dtype=bool)
-    out[rows_of(indptr), indices] = True
+    out = np.zeros((n, R.size), dtype=bool)
+    out[rows_of(indptr), np.searchsorted(R, indices)] = True
     return out
+
+
+#: Above this many bytes of (m, n + d) float64 arrays, the comparison looks at the rows
+#: that matter instead of all m (see :func:`compare`).
+ALL_ROWS_BYTES = 256 << 20
+#: Rows drawn at random (seeded) to check that the rest of W is untouched.
+SPOT_ROWS = 512
+
+
+def _rows(trainer, R: np.ndarray, m: int) -> np.ndarray:
+    """Rows ``R`` of the trainer's current weights: ``weights_at`` where it has one (the
+    implicit implementations), else cut from ``weights()``."""
+    if R.size == m:
+        return np.asarray(trainer.weights())
+    if hasattr(trainer, "weights_at"):
+        return np.asarray(trainer.weights_at(R))
+    return np.asarray(trainer.weights())[R]
 
 
 def compare(
@@ -111,7 +130,13 @@ def compare(
     reference: str = "dense",
 ) -> Comparison:
     """Run ``name`` and ``reference`` side by side for ``steps`` steps and compare every
-    interface method after each. ``O(steps * m n d)``: for small and moderate sizes.
+    interface method after each. ``O(steps * m n d)``.
+
+    Where the ``(m, n + d)`` arrays of the comparison would exceed :data:`ALL_ROWS_BYTES`,
+    the weights and pre-activations are compared on the rows that matter: every neuron
+    either side reports as fired, every neuron that has moved so far (those fired at an
+    earlier step), and :data:`SPOT_ROWS` neurons drawn at random, which must still hold
+    their initial weights. Active sets are always compared whole (CSR), exactly.
     """
     spec = problem.spec
     res = Comparison(name, reference, spec, step_size, steps)
@@ -122,6 +147,9 @@ def compare(
     X64 = problem.X.astype(np.float64)
     b = problem.b
     E = 0.0  # modelled bound on |W_impl - W_ref| (max abs entry)
+    every = m * (n + d) * 8 <= ALL_ROWS_BYTES
+    moved_so_far = np.empty(0, dtype=np.int64)
+    spot = np.unique(np.random.default_rng(0).integers(0, m, size=min(m, SPOT_ROWS))).astype(np.int64)
 
     def fail(msg: str) -> Comparison:
         res.status, res.message = DISAGREE, f"step {t}: {msg}"
@@ -129,14 +157,20 @@ def compare(
 
     prev_flips = None
     for t in range(steps + 1):
-        W_ref = ref.weights().astype(np.float64)
+        csr = _check_csr(impl.active_sets(), n, m, name)
+        if isinstance(csr, str):
+            return fail(csr)
+        ref_csr = ref.active_sets()
+        R = (np.arange(m, dtype=np.int64) if every
+             else np.unique(np.concatenate([csr[1], ref_csr[1], moved_so_far, spot])))
+        W_ref = _rows(ref, R, m).astype(np.float64)
         if not np.all(np.isfinite(W_ref)):
             res.status, res.message = HORIZON, f"step {t}: the reference weights are no longer finite"
             return res
-        W = np.asarray(impl.weights())
-        if W.shape != (m, d):
-            return fail(f"weights() has shape {W.shape}, expected {(m, d)}")
-        wmax = float(np.abs(W_ref).max())
+        W = _rows(impl, R, m)
+        if W.shape != (R.size, d):
+            return fail(f"weights() has shape {W.shape}, expected {(m, d) if every else (R.size, d)}")
+        wmax = float(np.abs(W_ref).max()) if W_ref.size else 0.0
         rownorm = np.linalg.norm(W_ref, axis=1)
         Z = W_ref @ X64.T  # (m, n) reference pre-activations
         dz = E + (d + 2) * u * rownorm[:, None]  # (m, 1) bound on |δz|
@@ -146,24 +180,20 @@ def compare(
         tol = SAFETY * E + 4 * u * max(wmax, 1.0)
         res._note("weights", err / tol)
         if err > tol:
-            r = int(np.abs(W.astype(np.float64) - W_ref).max(axis=1).argmax())
+            r = int(R[np.abs(W.astype(np.float64) - W_ref).max(axis=1).argmax()])
             return fail(f"weights differ by {err:.3e} (tolerance {tol:.3e}), worst neuron {r}")
 
         # active sets
-        csr = _check_csr(impl.active_sets(), n, m, name)
-        if isinstance(csr, str):
-            return fail(csr)
-        ref_csr = ref.active_sets()
-        fired_mask = _mask(ref_csr, n, m)
-        diff = _mask(csr, n, m) ^ fired_mask
+        fired_mask = _mask(ref_csr, n, R)
+        diff = _mask(csr, n, R) ^ fired_mask
         if diff.any():
             ambiguous = np.abs(Z - b) <= SAFETY * dz
             real = diff & ~ambiguous.T
             if real.any():
-                i, r = map(int, np.argwhere(real)[0])
+                i, c = map(int, np.argwhere(real)[0])
                 return fail(
-                    f"active set of input {i} differs at neuron {r}: reference z={Z[r, i]:.17g}, "
-                    f"b={b:.17g}, in reference: {bool(fired_mask[i, r])}"
+                    f"active set of input {i} differs at neuron {int(R[c])}: reference z={Z[c, i]:.17g}, "
+                    f"b={b:.17g}, in reference: {bool(fired_mask[i, c])}"
                 )
             res.status, res.message = TIE, (
                 f"step {t}: {int(diff.sum())} activation(s) within rounding of the threshold "
@@ -190,7 +220,7 @@ def compare(
         if f.shape != (n,) or f.dtype != np.float64:
             return fail(f"predict() must return float64 of shape {(n,)}, got {f.dtype} {f.shape}")
         s = np.where(fired_mask, np.abs(Z.T - b), 0.0).sum(axis=1) / math.sqrt(m)
-        round_z = (d + 2) * u * float(rownorm.max())
+        round_z = (d + 2) * u * (float(rownorm.max()) if rownorm.size else 0.0)
         df_round = np.sqrt(fired / m) * round_z + np.sqrt(fired + 2) * u * s
         df_model = np.sqrt(fired / m) * E + df_round
         tol_f = SAFETY * df_model + 1e-300
@@ -205,6 +235,7 @@ def compare(
             break
 
         # one step each, then the StepInfo fields that must agree
+        moved_so_far = np.union1d(moved_so_far, ref_csr[1])
         info, info_ref = impl.step(), ref.step()
         if info.moved != info_ref.moved:
             return fail(f"step reported {info.moved} moved neurons, reference {info_ref.moved}")

@@ -43,7 +43,8 @@ only the bookkeeping (which stream, which rows), which no library knows about.
 
 from __future__ import annotations
 
-import math
+import contextlib
+import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -206,6 +207,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_PROGRESS: contextvars.ContextVar = contextvars.ContextVar("block_progress", default=None)
+
+
+@contextlib.contextmanager
+def block_progress(callback):
+    """Within the block, every :func:`map_blocks` pass without a ``progress`` of its own
+    reports ``callback(done, total)`` (the CLI's progress bar for builds)."""
+    token = _PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
 def map_blocks(fn, m: int, *, workers: int | None = None, progress=None):
     """``[fn(k, start, stop) for every block k]`` in block order, run on ``workers``
     threads (numpy's generators and BLAS release the GIL, so blocks run in parallel);
@@ -217,6 +232,7 @@ def map_blocks(fn, m: int, *, workers: int | None = None, progress=None):
     from threadpoolctl import threadpool_limits
 
     total = block_count(m)
+    progress = progress or _PROGRESS.get()
     workers = default_workers() if workers is None else max(1, int(workers))
     spans = [(k, k * W_BLOCK, min(m, (k + 1) * W_BLOCK)) for k in range(total)]
     if workers == 1 or total == 1:
