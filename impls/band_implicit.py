@@ -113,10 +113,7 @@ class BandImplicitTrainer(BandTrainer):
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self.problem.m):
             raise ConfigError(f"neuron indices must lie in 0..{self.problem.m - 1}.")
-        out = np.empty((idx.size, self.problem.d), dtype=self.problem.dtype)
-        for k in np.unique(idx // W_BLOCK):
-            sel = np.flatnonzero(idx // W_BLOCK == k)
-            out[sel] = self.problem.w0_block(int(k))[idx[sel] - k * W_BLOCK]
+        out = self.problem.w0_at(idx)
         if self.stored:  # overwrite the rows this trainer stores (and may have moved)
             order = np.argsort(self._perm, kind="stable")
             pos = np.minimum(np.searchsorted(self._perm, idx, sorter=order), self.stored - 1)

@@ -134,10 +134,7 @@ class DenseStreamTrainer(Trainer):
     def weights_at(self, idx) -> np.ndarray:
         """Rows ``idx`` of ``W_t``, regenerating only the blocks they lie in."""
         idx = np.asarray(idx, dtype=np.int64)
-        out = np.empty((idx.size, self.problem.d), dtype=self.problem.dtype)
-        for k in np.unique(idx // W_BLOCK):
-            sel = np.flatnonzero(idx // W_BLOCK == k)
-            out[sel] = self.problem.w0_block(int(k))[idx[sel] - k * W_BLOCK]
+        out = self.problem.w0_at(idx)
         pos = np.searchsorted(self._moved_idx, idx)
         hit = pos < self._moved_idx.size
         hit[hit] = self._moved_idx[pos[hit]] == idx[hit]

@@ -364,6 +364,7 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
 @click.option("--repeats", type=click.IntRange(min=1), default=SweepConfig.repeats, show_default=True, help="Fresh builds per point.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@_INIT_OPTION
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
               help="Report directory; re-running with it resumes (finished points are kept). "
                    "With --from-asv the default is reports/asv/MACHINE-COMMIT.")
@@ -377,7 +378,7 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
 @click.option("--asv-machine", default=None, help="With --from-asv: the asv machine name to report.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, out, warmup_steps, threads,
+def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, init, out, warmup_steps, threads,
           from_asv, asv_commit, asv_machine, no_progress):
     """Sweep m, fit the cost exponent, and write report.md, scaling.png, results.jsonl.
 
@@ -413,7 +414,7 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
         cfg = SweepConfig(
             impls=impls or default.impls, alphas=alphas or default.alphas,
             m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=d, steps=steps, repeats=repeats,
-            seed=seed, dtype=dtype,
+            seed=seed, dtype=dtype, init=init,
         )
         if warmup_steps is None:
             warmup_steps = min(1, cfg.steps - 1)
@@ -451,8 +452,12 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
 @click.option("--quick", is_flag=True, help="Small sizes (m up to 2^14, n = d = 16; seconds). Default: m up to 2^20, n = d = 32.")
 @click.option("--impl", default="band", show_default=True, help="Implementation that trains (any registered one).")
 @click.option("--alpha", "alphas", type=float, multiple=True, help="Alpha(s) [default: 0.24 and 0.5].")
+@click.option("--m-max", type=SIZE, default=None,
+              help="Widest width (the grid goes on by doubling from the mode's smallest); with --impl band-implicit "
+                   "and --init sampled up to 2**36 and beyond.")
+@_INIT_OPTION
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/proofs", show_default=True)
-def proofs(quick, impl, alphas, out):
+def proofs(quick, impl, alphas, m_max, init, out):
     """Check the papers' statements numerically: a table, proofs.json and plots.
 
     Exit status is 0 even when a statement fails: a failure is a finding, reported
@@ -461,6 +466,7 @@ def proofs(quick, impl, alphas, out):
     from sublin_bench import proofs_check
     from sublin_bench.proofs_check.plots import plot_alpha
 
+    from .runner import check_memory as check_memory_for
     from .sweep import prepare_out
 
     alphas = list(dict.fromkeys(float(a) for a in alphas)) or [0.24, 0.5]
@@ -472,17 +478,31 @@ def proofs(quick, impl, alphas, out):
         from .errors import UnavailableError
 
         raise UnavailableError(f"implementation {impl!r} is not available here: {reason}")
+    import dataclasses
+
     sizes = proofs_check.QUICK if quick else proofs_check.FULL
+    if m_max is not None:
+        if m_max < 4 * sizes.ms[0]:
+            raise click.UsageError(f"--m-max must be at least {4 * sizes.ms[0]} (three widths from {sizes.ms[0]}).")
+        ms, m = [], sizes.ms[0]
+        while m <= m_max:
+            ms.append(m)
+            m *= 2
+        sizes = dataclasses.replace(sizes, ms=tuple(ms))
+    sizes = dataclasses.replace(sizes, init=init)
+    for a in alphas:
+        check_memory_for(impl, ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=a, seed=sizes.seed, init=init))
     with console.status("measuring") as status:
         results = proofs_check.run_all(impl, alphas, sizes, progress=lambda s: status.update(f"measuring {s}"))
-    table = Table("alpha", "statement", "measured", "bound", "verdict", title=f"proofs_check ({'quick' if quick else 'full'}, {impl})")
+    table = Table("alpha", "statement", "measured", "bound", "verdict", title=f"proofs_check ({'quick' if quick else 'full'}, {impl}, {init} init, m = {sizes.ms[0]}..{sizes.m})")
     for r in results:
         style = {"holds": "green", "fails": "bold red"}.get(r.verdict, "yellow")
         table.add_row(f"{r.parameters.get('alpha'):g}", r.key, r.detail, _bound_text(r), f"[{style}]{r.verdict}[/]")
     console.print(table)
     from .provenance import provenance
 
-    mode = "quick" if quick else "full"
+    mode = ("quick" if quick else "full") + (f", m up to {sizes.m}" if m_max else "") + (
+        f", {init} init" if init != "plain" else "")
     payload = {"impl": impl, "mode": mode, "sizes": sizes.__dict__,
                "results": [r.as_dict() for r in results], "provenance": provenance()}
     (outdir / "proofs.json").write_text(json.dumps(payload, indent=2))

@@ -338,6 +338,26 @@ class Problem:
         rows[~mask] = s.W[lo:hi]
         return rows if self.spec.dtype == "float64" else rows.astype(self.spec.dtype)
 
+    def w0_at(self, idx) -> np.ndarray:
+        """Rows ``idx`` (any neuron indices) of ``W0``, regenerating only the blocks they
+        lie in."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self._W0 is not None:
+            return np.array(self._W0[idx])
+        out = np.empty((idx.size, self.d), dtype=self.spec.dtype)
+        todo = np.arange(idx.size)
+        s = self._sample
+        if s is not None and s.idx.size and idx.size:  # candidates come from the sample, no block needed
+            pos = np.minimum(np.searchsorted(s.idx, idx), s.idx.size - 1)
+            hit = s.idx[pos] == idx
+            out[hit] = s.W[pos[hit]]
+            todo = np.flatnonzero(~hit)
+        blocks = idx[todo] // W_BLOCK
+        for k in np.unique(blocks):
+            sel = todo[blocks == k]
+            out[sel] = self.w0_block(int(k))[idx[sel] - int(k) * W_BLOCK]
+        return out
+
     def w0_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start .. stop - 1`` of ``W0`` (regenerating the blocks they lie in)."""
         start, stop = int(start), int(stop)

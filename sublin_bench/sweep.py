@@ -82,6 +82,7 @@ class SweepConfig:
     repeats: int = 8  # with the widths' random order, what keeps dense's slope interval narrow
     seed: int = 0
     dtype: str = "float64"
+    init: str = "plain"  # ProblemSpec.init: "sampled" draws only the candidates (implicit implementations)
 
     def __post_init__(self):
         if not self.impls:
@@ -104,7 +105,8 @@ class SweepConfig:
             raise ConfigError(f"m_max={self.m_max} is beyond any machine (at most 2**62); choose a smaller --m-max.")
         if self.steps < 1 or self.repeats < 1:
             raise ConfigError(f"steps and repeats must be >= 1, got {self.steps} and {self.repeats}.")
-        ProblemSpec(m=self.m_min, n=self.n, d=self.d, alpha=self.alphas[0], seed=self.seed, dtype=self.dtype)
+        ProblemSpec(m=self.m_min, n=self.n, d=self.d, alpha=self.alphas[0], seed=self.seed, dtype=self.dtype,
+                    init=self.init)
 
     @property
     def ms(self) -> list[int]:
@@ -119,7 +121,7 @@ class SweepConfig:
             k += 1
 
     def spec(self, m: int, alpha: float) -> ProblemSpec:
-        return ProblemSpec(m=m, n=self.n, d=self.d, alpha=alpha, seed=self.seed, dtype=self.dtype)
+        return ProblemSpec(m=m, n=self.n, d=self.d, alpha=alpha, seed=self.seed, dtype=self.dtype, init=self.init)
 
     def key(self, impl: str, alpha: float, m: int, repeat: int) -> tuple:
         return (impl, float(alpha), int(m), self.n, self.d, self.dtype, self.steps, self.seed, int(repeat))
@@ -331,7 +333,7 @@ def _cost_weight(m: int) -> float:
 
 
 #: The fields of a point key that are the sweep's configuration (the rest are the grid).
-_CONFIG_FIELDS = ("n", "d", "dtype", "steps", "seed")
+_CONFIG_FIELDS = ("n", "d", "dtype", "steps", "seed", "init")
 
 
 def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, directory: Path) -> None:
@@ -349,7 +351,7 @@ def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, director
             )
     mine = {k: getattr(cfg, k) for k in _CONFIG_FIELDS}
     for r in ok:
-        theirs = {k: r[k] for k in _CONFIG_FIELDS}
+        theirs = {k: r.get(k, "plain" if k == "init" else None) for k in _CONFIG_FIELDS}
         if theirs != mine:
             diff = "; ".join(f"{k}: {theirs[k]} -> {mine[k]}" for k in _CONFIG_FIELDS if theirs[k] != mine[k])
             raise ConfigError(
@@ -452,6 +454,8 @@ def _problem(spec: ProblemSpec, cache: dict):
     neurons of a narrower problem are a prefix of a wider one's, see
     :meth:`Problem.narrowed`), so a sweep that visits the grid once per repeat draws each
     width's weights once, not once per repeat. One base problem is kept at a time."""
+    if spec.init == "sampled":
+        return make_problem(spec)  # its candidates depend on m: not a prefix of a wider one
     base = cache.get("base")
     if base is None or base.m < spec.m:
         cache["base"] = None
@@ -466,14 +470,17 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
     spec = cfg.spec(m, alpha)
     rec = {
         "impl": impl, "alpha": float(alpha), "m": int(m), "n": cfg.n, "d": cfg.d, "dtype": cfg.dtype,
-        "steps": cfg.steps, "seed": cfg.seed, "repeat": int(rep), "b": spec.threshold,
+        "steps": cfg.steps, "seed": cfg.seed, "repeat": int(rep), "b": spec.threshold, "init": cfg.init,
     }
     ok, reason = registry.available(impl)
     if not ok:
         return rec | {"status": "skipped", "reason": reason}
     try:
         rec["memory_estimate"] = check_memory(impl, spec)
-        trainer = registry.create(impl, _problem(spec, problem_cache))
+        t0 = time.perf_counter()
+        problem = _problem(spec, problem_cache)
+        rec["problem_seconds"] = time.perf_counter() - t0  # sampling (sampled init); W0 comes with the build
+        trainer = registry.create(impl, problem)
         per_iter, infos = time_steps(trainer, cfg.steps)
     except SublinError as exc:  # too large for memory (MemoryBudgetError), bad size, ...
         return rec | {"status": "skipped", "reason": str(exc)}
