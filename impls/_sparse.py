@@ -227,6 +227,13 @@ def firing_order(W: np.ndarray, XT: np.ndarray, b: float, rows: int) -> np.ndarr
     return np.argsort(key, kind="stable").astype(np.int64, copy=False)
 
 
+def order_by_counts(counts: np.ndarray, n: int) -> np.ndarray:
+    """:func:`firing_order` from fire counts ``c_r`` computed elsewhere (a streaming build
+    that has the pre-activations at hand)."""
+    key = (n - np.asarray(counts)).astype(np.uint16 if n < 2**16 else np.int64)
+    return np.argsort(key, kind="stable").astype(np.int64, copy=False)
+
+
 def dot_slack(rownorm: np.ndarray, d: int, dtype) -> np.ndarray:
     """A bound on ``|z_a - z_b|`` for two floating-point evaluations of ``<w_r, x>`` with
     ``||x|| = 1`` in any summation order: ``2 (d + 2) u ||w_r||`` (Cauchy-Schwarz on the
@@ -274,9 +281,10 @@ class SparseTrainer(Trainer):
         self._sqrt_m = math.sqrt(spec.m)
         self._unit_roundoff = float(np.finfo(spec.dtype).eps) / 2  # u of the working dtype
         t0 = time.perf_counter()
-        W, idx, a = self._initial_rows()
+        W, idx, a, counts = self._initial_rows()
         if neuron_order == "firing":
-            order = firing_order(W, self._XT, problem.b, block_rows(spec))
+            order = (firing_order(W, self._XT, problem.b, block_rows(spec)) if counts is None
+                     else order_by_counts(counts, spec.n))
             self._W = np.take(W, order, axis=0)  # a copy, in the stored order
             self._a64 = a[order].astype(np.float64)
             self._perm = order if idx is None else idx[order]
@@ -293,10 +301,12 @@ class SparseTrainer(Trainer):
     # -- subclass hooks ---------------------------------------------------------------
 
     def _initial_rows(self):
-        """The neurons the trainer stores: ``(W, idx, a)`` with ``W`` their rows of ``W0``
-        (in increasing neuron order), ``idx`` their neuron indices (None: all m, in order)
-        and ``a`` their signs. Here every neuron; ``band-implicit`` keeps the candidates."""
-        return self.problem.W0, None, self.problem.a
+        """The neurons the trainer stores: ``(W, idx, a, counts)`` with ``W`` their rows of
+        ``W0`` (in increasing neuron order), ``idx`` their neuron indices (None: all m, in
+        order), ``a`` their signs, and ``counts`` the number of inputs each fires on at
+        ``W0`` if known (else None: computed for the firing-first order). Here every
+        neuron; ``band-implicit`` keeps the candidates."""
+        return self.problem.W0, None, self.problem.a, None
 
     def _build(self):
         """Build the index from ``self._W``; return ``(indptr, indices, z, work)``."""

@@ -63,20 +63,22 @@ class BandImplicitTrainer(BandTrainer):
                     f"margin {D:g} is wider than the default {default_margin(b):g} that the sampled problem's "
                     "candidates were drawn for; use margin <= the default, or a plain problem."
                 )
-            return sample.W, sample.idx, sample.a
+            return sample.W, sample.idx, sample.a, None
         t = np.asarray(b - D, dtype=problem.dtype)
+        bt = np.asarray(b, dtype=problem.dtype)
         XT = self._XT
 
         def keep(start, Wb, ab):
-            sel = np.flatnonzero((Wb @ XT > t).any(axis=1))
-            return sel + start, Wb[sel], ab[sel]
+            Z = Wb @ XT
+            sel = np.flatnonzero(Z.max(axis=1) > t)
+            return sel + start, Wb[sel], ab[sel], np.count_nonzero(Z[sel] > bt, axis=1)
 
-        parts = problem.map_blocks(keep, workers=default_workers())
+        parts = problem.map_blocks(keep, workers=default_workers(), copy=False)
         idx = np.concatenate([p[0] for p in parts]).astype(np.int64)
         W = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, problem.d), problem.dtype)
         a = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.int8)
-        self.build_streamed_rows = problem.m
-        return W, idx, a
+        counts = np.concatenate([p[3] for p in parts]) if parts else np.empty(0, np.int64)
+        return W, idx, a, counts
 
     @property
     def stored(self) -> int:

@@ -318,15 +318,15 @@ class Problem:
             return self._a[idx]
         return signs(self.spec.seed, idx)
 
-    def w0_block(self, k: int) -> np.ndarray:
-        """Block ``k`` of ``W0``: rows ``k W_BLOCK .. min(m, (k+1) W_BLOCK) - 1``, a fresh
-        array in ``spec.dtype``, regenerated from the seed (or cut from ``W0`` where it is
-        in memory)."""
+    def w0_block(self, k: int, *, copy: bool = True) -> np.ndarray:
+        """Block ``k`` of ``W0``: rows ``k W_BLOCK .. min(m, (k+1) W_BLOCK) - 1`` in
+        ``spec.dtype``, regenerated from the seed, or cut from ``W0`` where it is in memory
+        (a read-only view of it with ``copy=False``; otherwise always a fresh array)."""
         start, stop = k * W_BLOCK, min(self.m, (k + 1) * W_BLOCK)
         if not (0 <= start < stop):
             raise ConfigError(f"block {k} is outside this problem's {block_count(self.m)} blocks.")
         if self._W0 is not None:
-            return np.array(self._W0[start:stop])
+            return np.array(self._W0[start:stop]) if copy else self._W0[start:stop]
         if self._sample is None:
             return plain_block(self.spec.seed, k, stop - start, self.d, self.spec.dtype)
         s = self._sample
@@ -372,12 +372,13 @@ class Problem:
             parts.append(blk[max(start, b0) - b0 : min(stop, b0 + len(blk)) - b0])
         return np.concatenate(parts) if parts else np.empty((0, self.d), dtype=self.spec.dtype)
 
-    def map_blocks(self, fn, *, workers=None, progress=None):
+    def map_blocks(self, fn, *, workers=None, progress=None, copy=True):
         """``[fn(start, W_block, a_block) for every block]`` in order, over the
-        generator's blocks, on ``workers`` threads (default: the cores numba sees)."""
+        generator's blocks, on ``workers`` threads (default: the cores numba sees).
+        ``copy=False``: ``fn`` only reads the block (a view where ``W0`` is in memory)."""
 
         def run(k, start, stop):
-            return fn(start, self.w0_block(k), self.a_at(np.arange(start, stop, dtype=np.int64)))
+            return fn(start, self.w0_block(k, copy=copy), self.a_at(np.arange(start, stop, dtype=np.int64)))
 
         return map_blocks(run, self.m, workers=workers, progress=progress)
 

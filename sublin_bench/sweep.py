@@ -449,19 +449,31 @@ def warm_up(cfg: SweepConfig) -> None:
         pass  # too little memory even for this: every point will say so, and be retried
 
 
-def _problem(spec: ProblemSpec, cache: dict):
-    """The problem of ``spec``, cut from the widest one generated so far (a view: the
-    neurons of a narrower problem are a prefix of a wider one's, see
-    :meth:`Problem.narrowed`), so a sweep that visits the grid once per repeat draws each
-    width's weights once, not once per repeat. One base problem is kept at a time."""
+def _problem(spec: ProblemSpec, cache: dict, weights: bool):
+    """The problem of ``spec`` and the seconds spent generating its ``W0`` whole (only when
+    ``weights``: the implementation reads it; 0 if it was already there).
+
+    Plain problems are cut from the widest one generated so far (a view: the neurons of a
+    narrower problem are a prefix of a wider one's, see :meth:`Problem.narrowed`), so a
+    sweep that visits the grid once per repeat draws each width's weights once, not once
+    per repeat. One base problem is kept at a time. Sampled problems are drawn afresh
+    (their candidates depend on m)."""
+    t0 = time.perf_counter()
     if spec.init == "sampled":
-        return make_problem(spec)  # its candidates depend on m: not a prefix of a wider one
+        p = make_problem(spec)
+        if weights:
+            p.W0
+        return p, (time.perf_counter() - t0 if weights else 0.0)
     base = cache.get("base")
     if base is None or base.m < spec.m:
         cache["base"] = None
         gc.collect()
         cache["base"] = base = make_problem(spec)
-    return base.narrowed(spec)
+    t0 = time.perf_counter()
+    generated = weights and base._W0 is None
+    if generated:
+        base.W0
+    return base.narrowed(spec), (time.perf_counter() - t0 if generated else 0.0)
 
 
 def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, problem_cache: dict) -> dict:
@@ -478,8 +490,10 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
     try:
         rec["memory_estimate"] = check_memory(impl, spec)
         t0 = time.perf_counter()
-        problem = _problem(spec, problem_cache)
-        rec["problem_seconds"] = time.perf_counter() - t0  # sampling (sampled init); W0 comes with the build
+        problem, rec["weights_seconds"] = _problem(spec, problem_cache, registry.get(impl).holds_problem_weights)
+        # the sampling of a sampled problem; W0's generation (shared by every implementation
+        # that reads it whole, so no one build's cost) is weights_seconds
+        rec["problem_seconds"] = time.perf_counter() - t0 - rec["weights_seconds"]
         trainer = registry.create(impl, problem)
         per_iter, infos = time_steps(trainer, cfg.steps)
     except SublinError as exc:  # too large for memory (MemoryBudgetError), bad size, ...
