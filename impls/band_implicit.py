@@ -35,7 +35,6 @@ from scipy.special import ndtr
 from sublin_bench.errors import ConfigError
 from sublin_bench.generator import W_BLOCK, default_margin, default_workers
 from sublin_bench.impls.band import BandTrainer, resolve_margin
-from sublin_bench.memory import check_fits
 
 
 class BandImplicitTrainer(BandTrainer):
@@ -97,28 +96,9 @@ class BandImplicitTrainer(BandTrainer):
         return int(K * per_row + 4 * 16 * cand + blocks)
 
     def weights(self) -> np.ndarray:
-        m, d = self.problem.m, self.problem.d
-        check_fits(m * d * self.problem.dtype.itemsize, f"the weights of {self.problem.spec.describe()} in memory "
-                   "(weights_at gives a subset)")
-        out = np.empty((m, d), dtype=self.problem.dtype)
-
-        def fill(start, Wb, _):
-            out[start : start + len(Wb)] = Wb
-
-        self.problem.map_blocks(fill)
-        out[self._perm] = self._W
-        return out
+        return self.problem.w0_with(self._perm, self._W)
 
     def weights_at(self, idx) -> np.ndarray:
         """Rows ``idx`` of ``W_t`` (any neuron indices), regenerating only the blocks they
         lie in."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.problem.m):
-            raise ConfigError(f"neuron indices must lie in 0..{self.problem.m - 1}.")
-        out = self.problem.w0_at(idx)
-        if self.stored:  # overwrite the rows this trainer stores (and may have moved)
-            order = np.argsort(self._perm, kind="stable")
-            pos = np.minimum(np.searchsorted(self._perm, idx, sorter=order), self.stored - 1)
-            found = self._perm[order[pos]] == idx
-            out[found] = self._W[order[pos[found]]]
-        return out
+        return self.problem.w0_at_with(idx, self._perm, self._W)

@@ -26,7 +26,6 @@ from sublin_bench.generator import W_BLOCK, default_workers
 from sublin_bench.impls._sparse import _symdiff_total
 from sublin_bench.interface import Trainer, UpdateResult
 from sublin_bench.linalg import indptr_from_counts
-from sublin_bench.memory import check_fits
 
 
 class DenseStreamTrainer(Trainer):
@@ -119,24 +118,8 @@ class DenseStreamTrainer(Trainer):
         return indptr_from_counts(np.bincount(i, minlength=self.problem.n)), self._U[pos].astype(np.int64)
 
     def weights(self):
-        m, d = self.problem.m, self.problem.d
-        check_fits(m * d * self.problem.dtype.itemsize,
-                   f"the weights of {self.problem.spec.describe()} in memory (weights_at gives a subset)")
-        out = np.empty((m, d), dtype=self.problem.dtype)
-
-        def fill(start, Wb, _):
-            out[start : start + len(Wb)] = Wb
-
-        self.problem.map_blocks(fill)
-        out[self._moved_idx] = self._moved_W
-        return out
+        return self.problem.w0_with(self._moved_idx, self._moved_W)
 
     def weights_at(self, idx) -> np.ndarray:
         """Rows ``idx`` of ``W_t``, regenerating only the blocks they lie in."""
-        idx = np.asarray(idx, dtype=np.int64)
-        out = self.problem.w0_at(idx)
-        pos = np.searchsorted(self._moved_idx, idx)
-        hit = pos < self._moved_idx.size
-        hit[hit] = self._moved_idx[pos[hit]] == idx[hit]
-        out[hit] = self._moved_W[pos[hit]]
-        return out
+        return self.problem.w0_at_with(idx, self._moved_idx, self._moved_W)

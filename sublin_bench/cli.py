@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -36,9 +35,6 @@ class _Group(click.Group):
 
 class _Power(click.ParamType):
     """A number of type ``cast`` at least ``least``, also written ``A**B`` or ``A^B``."""
-
-    def __init__(self, name, cast, least, examples):
-        self.name, self.cast, self.least, self.examples = name, cast, least, examples
 
     def __init__(self, name, cast, least, examples, most=None):
         self.name, self.cast, self.least, self.examples, self.most = name, cast, least, examples, most

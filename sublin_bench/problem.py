@@ -358,6 +358,37 @@ class Problem:
             out[sel] = self.w0_block(int(k))[idx[sel] - int(k) * W_BLOCK]
         return out
 
+    def w0_with(self, idx, rows) -> np.ndarray:
+        """``W0`` whole (a fresh array, memory-checked) with the rows ``idx`` replaced by
+        ``rows``: the current weights of an implementation that stores only the neurons
+        ``idx`` (the others never moved)."""
+        m, d = self.m, self.d
+        check_fits(m * d * self.dtype.itemsize, f"the weights of {self.spec.describe()} in memory "
+                   "(weights_at gives a subset)")
+        out = np.empty((m, d), dtype=self.dtype)
+
+        def fill(k, start, stop):
+            out[start:stop] = self.w0_block(k, copy=False)
+
+        map_blocks(fill, m)
+        out[np.asarray(idx, dtype=np.int64)] = rows
+        return out
+
+    def w0_at_with(self, query, idx, rows) -> np.ndarray:
+        """Rows ``query`` of ``W0`` with the rows ``idx`` (any order) replaced by ``rows``:
+        :meth:`w0_with` for a subset, regenerating only the blocks the other rows lie in."""
+        query = np.asarray(query, dtype=np.int64)
+        if query.size and (query.min() < 0 or query.max() >= self.m):
+            raise ConfigError(f"neuron indices must lie in 0..{self.m - 1}.")
+        out = self.w0_at(query)
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and query.size:
+            order = np.argsort(idx, kind="stable")
+            pos = np.minimum(np.searchsorted(idx, query, sorter=order), idx.size - 1)
+            found = idx[order[pos]] == query
+            out[found] = rows[order[pos[found]]]
+        return out
+
     def w0_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start .. stop - 1`` of ``W0`` (regenerating the blocks they lie in)."""
         start, stop = int(start), int(stop)
