@@ -85,6 +85,7 @@ class Sizes:
     steps: int
     seed: int = 0
     init: str = "plain"
+    data: str = "sphere"
 
     @property
     def m(self) -> int:
@@ -154,14 +155,14 @@ def record(trainer, steps: int) -> Trajectory:
 
 @lru_cache(maxsize=64)
 def trajectory(impl: str, m: int, n: int, d: int, alpha: float, steps: int, seed: int = 0,
-               init: str = "plain") -> Trajectory:
+               init: str = "plain", data: str = "sphere") -> Trajectory:
     """The recorded trajectory of ``impl`` on the generated problem (cached per run)."""
-    spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, init=init)
+    spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, init=init, data=data)
     return record(registry.create(impl, make_problem(spec)), steps)
 
 
 def trajectory_for(impl: str, m: int, sizes: Sizes, alpha: float) -> Trajectory:
-    return trajectory(impl, m, sizes.n, sizes.d, float(alpha), sizes.steps, sizes.seed, sizes.init)
+    return trajectory(impl, m, sizes.n, sizes.d, float(alpha), sizes.steps, sizes.seed, sizes.init, sizes.data)
 
 
 def fit_exponent(ms, values_per_m) -> tuple[float, float, float]:

@@ -34,7 +34,7 @@ def verdict(lam: float, b: float, delta: float, n: int) -> tuple[str, float, str
 
 
 def check(impl: str = "band", alpha: float = 0.24, sizes=QUICK) -> CheckResult:
-    p = make_problem(ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=alpha, seed=sizes.seed))
+    p = make_problem(ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=alpha, seed=sizes.seed, data=sizes.data))
     lam = float(np.linalg.eigvalsh(shifted_ntk(p.X, p.b))[0])
     delta = separation(p.X)
     v, margin, detail, lower, upper = verdict(lam, p.b, delta, sizes.n)

@@ -48,7 +48,7 @@ def verdict(lam_H: float, lam_G0: float, lam_Gt: np.ndarray) -> tuple[str, float
 
 def check(impl: str = "band", alpha: float = 0.24, sizes=QUICK) -> CheckResult:
     m = sizes.m
-    p = make_problem(ProblemSpec(m=m, n=sizes.n, d=sizes.d, alpha=alpha, seed=sizes.seed))
+    p = make_problem(ProblemSpec(m=m, n=sizes.n, d=sizes.d, alpha=alpha, seed=sizes.seed, data=sizes.data))
     lam_H = float(np.linalg.eigvalsh(shifted_ntk(p.X, p.b))[0])
     traj = trajectory_for(impl, m, sizes, alpha)
     v, margin, detail = verdict(lam_H, traj.gram_min_eig[0], traj.gram_min_eig)

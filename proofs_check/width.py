@@ -17,7 +17,7 @@ RHO = 0.01  # failure probability
 
 def check(impl: str = "band", alpha: float = 0.24, sizes=QUICK) -> CheckResult:
     m, n, d = sizes.m, sizes.n, sizes.d
-    p = make_problem(ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=sizes.seed))
+    p = make_problem(ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=sizes.seed, data=sizes.data))
     lam = float(np.linalg.eigvalsh(shifted_ntk(p.X, p.b))[0])
     need = max(n**4 / lam**4, n * n * d * math.log(16 * n / RHO) / lam**2) if lam > 0 else math.inf
     gap = math.log2(need / m) if math.isfinite(need) else math.inf

@@ -137,16 +137,38 @@ def _spec_options(f):
         [
             click.option("--m", "m", type=SIZE, default="2**16", show_default=True, help="Width (neurons)."),
             click.option("--n", "n", type=SIZE, default=32, show_default=True, help="Number of inputs."),
-            click.option("--d", "d", type=SIZE, default=32, show_default=True, help="Input dimension."),
+            click.option("--d", "d", type=SIZE, default=None, help="Input dimension [default: 32 on the sphere, "
+                         "the data set's otherwise]."),
             click.option("--alpha", type=float, default=0.24, show_default=True, help="Sparsity exponent in [0, 1)."),
             click.option("--b", "b", type=float, default=None, help="Threshold (default sqrt(2 alpha ln m))."),
             click.option("--seed", type=int, default=0, show_default=True),
             click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
             _INIT_OPTION,
+            _DATA_OPTION,
         ]
     ):
         f = opt(f)
     return f
+
+
+_DATA_OPTION = click.option(
+    "--data", default="sphere", show_default=True,
+    help="Inputs: sphere, digits, breast_cancer, wine, diabetes (bundled with scikit-learn: the data extra), "
+         "or a .npy/.npz/.csv file (features, then the label column). --n rows are drawn from it. "
+         "See README, 'Real data'.",
+)
+
+
+def _dimension(data, d):
+    """``--d`` for ``--data``: the data set's (checked against an explicit --d)."""
+    if data == "sphere":
+        return 32 if d is None else d
+    from .data import dimension
+
+    dd = dimension(data)
+    if d is not None and d != dd:
+        raise click.UsageError(f"--data {data} has d = {dd} features after preprocessing; drop --d or use --d {dd}.")
+    return dd
 
 
 _INIT_OPTION = click.option(
@@ -180,7 +202,7 @@ def _build_with_progress(impl, spec, **kw):
 @click.option("--step-size", type=float, default=1.0, show_default=True, help="Gauss-Newton step size eta.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_threads_option
-def run(impl, m, n, d, alpha, b, seed, dtype, init, steps, step_size, as_json, threads):
+def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_json, threads):
     """Train one implementation for a few steps and print a per-step table.
 
     Exits non-zero (one line) if training diverges to inf/NaN.
@@ -190,7 +212,8 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, steps, step_size, as_json, t
 
     _apply_threads(threads)
     t_all = time.perf_counter()
-    spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, b=b, dtype=dtype, init=init)
+    spec = ProblemSpec(m=m, n=n, d=_dimension(data, d), alpha=alpha, seed=seed, b=b, dtype=dtype, init=init,
+                       data=data)
     t_start = time.perf_counter()
     trainer = build_trainer(impl, spec, step_size=step_size) if as_json else _build_with_progress(
         impl, spec, step_size=step_size)
@@ -198,6 +221,17 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, steps, step_size, as_json, t
     infos = []
     if not as_json:
         console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}")
+        if data != "sphere":
+            pre = trainer.problem.data["preprocessing"]
+            console.print(f"data: {data} ({trainer.problem.data['rows_used']} of {trainer.problem.data['rows_available']} "
+                          f"rows, d = {spec.d}; {pre['labels']}; separation "
+                          f"{'n/a' if pre['separation'] is None else format(pre['separation'], '.3g')}, "
+                          f"{pre['duplicates_dropped']} duplicates dropped, {pre['near_duplicate_pairs']} near-duplicate pairs)")
+            for what, key in (("constant columns dropped", "constant_columns_dropped"),
+                              ("all-zero rows dropped", "all_zero_rows_dropped"),
+                              ("rows all zero after centring dropped", "zero_rows_dropped")):
+                if pre[key]:
+                    console.print(f"[yellow]{what}[/]: {pre[key][:12]}" + (" ..." if len(pre[key]) > 12 else ""))
         if trainer.problem.note:
             console.print(f"[yellow]note[/]: {escape(trainer.problem.note)}")
         stored = getattr(trainer, "stored", None)
@@ -224,6 +258,7 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, steps, step_size, as_json, t
             "setup_seconds": setup,
             "total_seconds": time.perf_counter() - t_all,
             "init": trainer.problem.init,
+            "data": trainer.problem.data,
             "counters": trainer.counters,
             "provenance": provenance(),
         }
@@ -260,6 +295,15 @@ VERIFY_GRID = [
     (2048, 16, 8, 0.24, "float32", 1.0),
     (4096, 32, 16, 0.5, "float32", 1.0),
 ]
+#: The verify grid on real data (d is the data's): (m, n, alpha, dtype, step size).
+VERIFY_DATA_GRID = [
+    (512, 8, 0.0, "float64", 0.5),
+    (2048, 16, 0.24, "float64", 1.0),
+    (2048, 16, 0.5, "float64", 1.0),
+    (4096, 32, 0.5, "float64", 1.5),
+    (4096, 24, 0.9, "float64", 1.0),
+    (2048, 16, 0.24, "float32", 1.0),
+]
 
 
 @cli.command()
@@ -270,13 +314,14 @@ VERIFY_GRID = [
               help="The exact implementation to compare with; dense-stream where dense does not fit.")
 @click.option("--m", "m", type=SIZE, default=None, help="Check this one width instead of the built-in grid.")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True, help="With --m: number of inputs.")
-@click.option("--d", "d", type=SIZE, default=32, show_default=True, help="With --m: input dimension.")
+@click.option("--d", "d", type=SIZE, default=None, help="With --m: input dimension [default: 32, or the data's].")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="With --m: sparsity exponent.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True,
               help="With --m: working precision.")
 @_INIT_OPTION
+@_DATA_OPTION
 @_threads_option
-def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
+def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, threads):
     """Compare every available implementation with dense (or --reference) on a grid of
     problems, or on one (--m, with --n, --d, --alpha, --init, --dtype).
 
@@ -303,12 +348,15 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
         raise click.ClickException(f"the reference {reference!r} is not available here: {why_ref}")
     if not registry.get(reference).exact:
         raise click.ClickException(f"the reference {reference!r} is not an exact implementation.")
-    if m is None:
+    if m is None and data == "sphere":
         grid = [(gm, gn, gd, ga, gt, ge, "plain") for gm, gn, gd, ga, gt, ge in VERIFY_GRID]
+    elif m is None:  # real data: its d, the grid's widths, sizes and regimes
+        dd = _dimension(data, d)
+        grid = [(gm, gn, dd, ga, gt, ge, "plain") for gm, gn, ga, gt, ge in VERIFY_DATA_GRID]
     else:
-        grid = [(m, n, d, alpha, dtype, 1.0, init)]
+        grid = [(m, n, _dimension(data, d), alpha, dtype, 1.0, init)]
     table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol",
-                  title=f"against {reference}")
+                  title=f"against {reference}" + (f", data {data}" if data != "sphere" else ""))
     bad = 0
     skipped = []
     for nm in names:
@@ -317,7 +365,7 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
             skipped.append((nm, reason))
             continue
         for m, n, d, alpha, dtype, eta, init in grid:
-            spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, dtype=dtype, init=init)
+            spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, dtype=dtype, init=init, data=data)
             for who in (nm, reference):
                 check_memory_for(who, spec)
             c = compare(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference)
@@ -355,12 +403,13 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
 @click.option("--factor", type=FACTOR, default="2**0.5", show_default=True,
               help="Grid ratio: 2**0.5 puts two widths in every doubling, 2 one.")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True)
-@click.option("--d", "d", type=SIZE, default=32, show_default=True)
+@click.option("--d", "d", type=SIZE, default=None, help="Input dimension [default: 32, or the data's].")
 @click.option("--steps", type=click.IntRange(min=1), default=SweepConfig.steps, show_default=True, help="T steps timed per point.")
 @click.option("--repeats", type=click.IntRange(min=1), default=SweepConfig.repeats, show_default=True, help="Fresh builds per point.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @_INIT_OPTION
+@_DATA_OPTION
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/scale", show_default=True,
               help="Report directory; re-running with it resumes (finished points are kept). "
                    "With --from-asv the default is reports/asv/MACHINE-COMMIT.")
@@ -374,7 +423,7 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, threads):
 @click.option("--asv-machine", default=None, help="With --from-asv: the asv machine name to report.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, init, out, warmup_steps, threads,
+def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, init, data, out, warmup_steps, threads,
           from_asv, asv_commit, asv_machine, no_progress):
     """Sweep m, fit the cost exponent, and write report.md, scaling.png, results.jsonl.
 
@@ -409,8 +458,8 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
         default = SweepConfig()
         cfg = SweepConfig(
             impls=impls or default.impls, alphas=alphas or default.alphas,
-            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=d, steps=steps, repeats=repeats,
-            seed=seed, dtype=dtype, init=init,
+            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d), steps=steps, repeats=repeats,
+            seed=seed, dtype=dtype, init=init, data=data,
         )
         if warmup_steps is None:
             warmup_steps = min(1, cfg.steps - 1)
@@ -452,8 +501,9 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
               help="Widest width (the grid goes on by doubling from the mode's smallest); with --impl band-implicit "
                    "and --init sampled up to 2**36 and beyond.")
 @_INIT_OPTION
+@_DATA_OPTION
 @click.option("--out", "out", type=click.Path(file_okay=False), default="reports/proofs", show_default=True)
-def proofs(quick, impl, alphas, m_max, init, out):
+def proofs(quick, impl, alphas, m_max, init, data, out):
     """Check the papers' statements numerically: a table, proofs.json and plots.
 
     Exit status is 0 even when a statement fails: a failure is a finding, reported
@@ -485,9 +535,10 @@ def proofs(quick, impl, alphas, m_max, init, out):
             ms.append(m)
             m *= 2
         sizes = dataclasses.replace(sizes, ms=tuple(ms))
-    sizes = dataclasses.replace(sizes, init=init)
+    sizes = dataclasses.replace(sizes, init=init, data=data, d=_dimension(data, None) if data != "sphere" else sizes.d)
     for a in alphas:
-        check_memory_for(impl, ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=a, seed=sizes.seed, init=init))
+        check_memory_for(impl, ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=a, seed=sizes.seed, init=init,
+                                           data=data))
     with console.status("measuring") as status:
         results = proofs_check.run_all(impl, alphas, sizes, progress=lambda s: status.update(f"measuring {s}"))
     table = Table("alpha", "statement", "measured", "bound", "verdict", title=f"proofs_check ({'quick' if quick else 'full'}, {impl}, {init} init, m = {sizes.ms[0]}..{sizes.m})")
@@ -498,7 +549,7 @@ def proofs(quick, impl, alphas, m_max, init, out):
     from .provenance import provenance
 
     mode = ("quick" if quick else "full") + (f", m up to {sizes.m}" if m_max else "") + (
-        f", {init} init" if init != "plain" else "")
+        f", {init} init" if init != "plain" else "") + (f", data {data}" if data != "sphere" else "")
     payload = {"impl": impl, "mode": mode, "sizes": sizes.__dict__,
                "results": [r.as_dict() for r in results], "provenance": provenance()}
     (outdir / "proofs.json").write_text(json.dumps(payload, indent=2))

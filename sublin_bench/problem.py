@@ -120,6 +120,11 @@ class ProblemSpec:
     dtype : {"float64", "float32"}
         Working precision of ``X`` and the weights. Predictions, Gram matrices and the
         least-squares solve are always float64.
+    data : str
+        Where ``X`` and ``y`` come from: ``"sphere"`` (generated), a data set bundled with
+        scikit-learn (``"digits"``, ``"breast_cancer"``, ``"wine"``, ``"diabetes"``) or a
+        ``.npy``/``.npz``/``.csv`` file, preprocessed as :mod:`sublin_bench.data` says;
+        ``n`` rows are drawn from it (seeded) and ``d`` must be its number of features.
     init : {"plain", "sampled"}
         How ``W0`` is drawn: ``plain`` generates every row (block by block, see
         :mod:`sublin_bench.generator`); ``sampled`` draws the band candidates directly
@@ -141,6 +146,7 @@ class ProblemSpec:
     b: float | None = None
     dtype: str = "float64"
     init: str = "plain"
+    data: str = "sphere"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -174,6 +180,8 @@ class ProblemSpec:
                 )
             set_(self, "b", b)
         set_(self, "dtype", _as_dtype(self.dtype))
+        if not isinstance(self.data, str) or not self.data:
+            raise ConfigError(f"data must be a source name or a file path, got {self.data!r}.")
         if self.init not in INITS:
             raise ConfigError(f"init must be one of {', '.join(map(repr, INITS))}, got {self.init!r}.")
 
@@ -197,7 +205,7 @@ class ProblemSpec:
 
     def replace(self, **changes) -> ProblemSpec:
         """A copy with some fields changed (validated again)."""
-        fields = {k: getattr(self, k) for k in ("m", "n", "d", "alpha", "seed", "b", "dtype", "init")}
+        fields = {k: getattr(self, k) for k in ("m", "n", "d", "alpha", "seed", "b", "dtype", "init", "data")}
         fields.update(changes)
         return ProblemSpec(**fields)
 
@@ -206,6 +214,7 @@ class ProblemSpec:
         return (
             f"m={self.m}, n={self.n}, d={self.d}, alpha={self.alpha:g}, b={b}, "
             f"seed={self.seed}, dtype={self.dtype}" + (f", init={self.init}" if self.init != "plain" else "")
+            + (f", data={self.data}" if self.data != "sphere" else "")
         )
 
 
@@ -249,15 +258,17 @@ class Problem:
         where sampling was not possible; :attr:`note` says why).
     """
 
-    __slots__ = ("X", "y", "b", "spec", "source", "init", "note", "_W0", "_a", "_sample")
+    __slots__ = ("X", "y", "b", "spec", "source", "init", "note", "data", "_W0", "_a", "_sample")
 
-    def __init__(self, X, y, W0=None, a=None, b=None, spec=None, source="generated", *, sample=None, note=""):
+    def __init__(self, X, y, W0=None, a=None, b=None, spec=None, source="generated", *, sample=None, note="",
+                 data=None):
         if not isinstance(spec, ProblemSpec):
             raise ConfigError(f"Problem needs a ProblemSpec, got {type(spec).__name__}.")
         if (W0 is None) != (a is None):
             raise ConfigError("give both W0 and a, or neither (then they are generated from the seed).")
         values = dict(X=X, y=y, spec=spec, source=source, b=float(spec.threshold if b is None else b),
-                      _W0=W0, _a=a, _sample=sample, init="sampled" if sample is not None else "plain", note=note)
+                      _W0=W0, _a=a, _sample=sample, init="sampled" if sample is not None else "plain", note=note,
+                      data=data if data is not None else {"source": spec.data if source == "generated" else source})
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
@@ -426,7 +437,7 @@ class Problem:
         if not isinstance(spec, ProblemSpec):
             raise ConfigError(f"narrowed expects a ProblemSpec, got {type(spec).__name__}.")
         mine = self.spec
-        for name in ("seed", "n", "d", "dtype", "init"):
+        for name in ("seed", "n", "d", "dtype", "init", "data"):
             if getattr(spec, name) != getattr(mine, name):
                 raise ConfigError(
                     f"narrowed cannot change {name} ({getattr(mine, name)!r} -> {getattr(spec, name)!r}); "
@@ -438,7 +449,8 @@ class Problem:
             raise ConfigError(f"narrowed can only cut neurons: m={spec.m} is wider than this problem's m={mine.m}.")
         W0 = None if self._W0 is None else self._W0[: spec.m]
         a = None if W0 is None else (self._a[: spec.m] if self._a is not None else self.a_at(np.arange(spec.m)))
-        return Problem(X=self.X, y=self.y, W0=W0, a=a, b=spec.threshold, spec=spec, source=self.source)
+        return Problem(X=self.X, y=self.y, W0=W0, a=a, b=spec.threshold, spec=spec, source=self.source,
+                       data=self.data)
 
     @classmethod
     def from_arrays(
@@ -506,7 +518,10 @@ class Problem:
             raise ConfigError(f"y has NaN or infinite entries at {_list(bad)}.")
         spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype, init=init)
         Xn = _readonly(unit_rows(Xa).astype(spec.dtype))
-        return _with_neurons(spec, Xn, _readonly(ya), source="arrays")
+        import hashlib
+
+        digest = hashlib.sha256(Xa.tobytes() + ya.tobytes()).hexdigest()
+        return _with_neurons(spec, Xn, _readonly(ya), source="arrays", data={"source": "arrays", "sha256": digest})
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -560,24 +575,34 @@ def make_problem(spec: ProblemSpec) -> Problem:
     """
     if not isinstance(spec, ProblemSpec):
         raise ConfigError(f"make_problem expects a ProblemSpec, got {type(spec).__name__}.")
-    G = _rng(spec.seed, _STREAM_X).standard_normal((spec.n, spec.d))
-    X = _readonly((G / np.linalg.norm(G, axis=1, keepdims=True)).astype(spec.dtype))
-    y = _readonly(_rng(spec.seed, _STREAM_Y).standard_normal(spec.n))
-    return _with_neurons(spec, X, y, source="generated")
+    if spec.data == "sphere":
+        G = _rng(spec.seed, _STREAM_X).standard_normal((spec.n, spec.d))
+        X = _readonly((G / np.linalg.norm(G, axis=1, keepdims=True)).astype(spec.dtype))
+        y = _readonly(_rng(spec.seed, _STREAM_Y).standard_normal(spec.n))
+        return _with_neurons(spec, X, y, source="generated", data={"source": "sphere"})
+    from .data import load
+
+    ds = load(spec.data, n=spec.n, seed=spec.seed)
+    if ds.X.shape[1] != spec.d:
+        raise ConfigError(
+            f"data {spec.data!r} has d = {ds.X.shape[1]} features after preprocessing, but d = {spec.d} was asked "
+            f"for; use d = {ds.X.shape[1]} (the CLI sets it when --d is not given)."
+        )
+    return _with_neurons(spec, _readonly(ds.X.astype(spec.dtype)), _readonly(ds.y), source="generated", data=ds.info)
 
 
-def _with_neurons(spec: ProblemSpec, X, y, *, source: str) -> Problem:
+def _with_neurons(spec: ProblemSpec, X, y, *, source: str, data=None) -> Problem:
     if spec.init == "plain":
-        return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source)
+        return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, data=data)
     t0 = candidate_threshold(spec.threshold)
     q = sampling_rate(spec.n, t0)
     if q > 1:
         note = (f"sampled init needs n Q(t0) <= 1 but n Q(b - D0) = {q:.3g} at b = {spec.threshold:.3g}: "
                 "nearly every neuron is a candidate, so the plain init is used")
-        return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, note=note)
+        return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, note=note, data=data)
     est = expected_candidates(spec.m, spec.n, t0) * (spec.d * 8 * 3 + 16)
     check_fits(int(est), f"the sampled candidates of {spec.describe()}")
     sample = sample_candidates(spec.seed, spec.m, X, t0)
     if spec.dtype != "float64":
         sample.W = sample.W.astype(spec.dtype)
-    return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, sample=sample)
+    return Problem(X=X, y=y, b=spec.threshold, spec=spec, source=source, sample=sample, data=data)

@@ -66,6 +66,7 @@ class Analysis:
     fired_slope: dict = field(default_factory=dict)  # alpha -> slope of m Q(b) on the fit range
     speedup: dict = field(default_factory=dict)  # (alpha, impl) -> {m: dense median / impl median}
     skipped: list = field(default_factory=list)  # (impl, alpha, m, reason)
+    effects: list = field(default_factory=list)  # per alpha at its widest m: what the data does (data_table)
 
     def rows(self):
         """One dict per (alpha, impl) fit, for tables and JSON."""
@@ -129,6 +130,7 @@ def analyse(records: list[dict], config: dict | None = None, machine: dict | Non
             for m, v in sorted(by_m.items())
         }
         an.builds[key] = {m: float(np.median(v)) for m, v in sorted(builds[key].items())}
+    an.effects = _effects(records, alphas)
     for alpha in alphas:
         ms_all = sorted({m for (a, _), st in an.stats.items() if a == alpha for m in st})
         rng_ms = fit_range(ms_all)
@@ -155,6 +157,50 @@ def analyse(records: list[dict], config: dict | None = None, machine: dict | Non
             mine = an.stats.get((alpha, impl), {})
             an.speedup[(alpha, impl)] = {m: dense[m][0] / mine[m][0] for m in mine if m in dense}
     return an
+
+
+def _effects(records, alphas) -> list[dict]:
+    """Per alpha, at the widest measured m: medians over its records of the fired-set
+    overlap (measured, expected, expected on the sphere), the Gram condition number at the
+    first step, moved neurons and flips per step, and the data's separation and lambda."""
+    out = []
+    for alpha in alphas:
+        ok = [r for r in records if r.get("status") == "ok" and float(r["alpha"]) == alpha and "overlap_mean" in r]
+        if not ok:
+            continue
+        m = max(int(r["m"]) for r in ok)
+        at = [r for r in ok if int(r["m"]) == m]
+
+        def med(key, fn=lambda v: v):
+            vals = [fn(r[key]) for r in at if r.get(key) is not None]
+            return float(np.median(vals)) if vals else None
+
+        out.append({
+            "alpha": alpha, "m": m, "data": at[0].get("data", "sphere"),
+            "overlap": med("overlap_mean"), "overlap_expected": med("overlap_expected"),
+            "overlap_sphere": med("overlap_sphere_expected"),
+            "gram_condition": med("gram_condition", lambda v: v[0]),
+            "gram_condition_max": med("gram_condition", max),
+            "moved": med("moved", np.mean), "flips": med("flips", np.mean),
+            "separation": med("separation"), "lambda": med("ntk_lambda"),
+        })
+    return out
+
+
+def data_table(an: Analysis) -> str:
+    lines = [
+        "| alpha | m | mean overlap of S_i, S_j at t=0 | expected on these inputs | expected on the sphere (same n, d) "
+        "| Gram condition, step 1 (largest) | moved / step | flips / step | separation delta | lambda (shifted NTK) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in an.effects:
+        lines.append(
+            f"| {e['alpha']:g} | {m_label(e['m'])} | {_fmt(e['overlap'], '.4g')} | {_fmt(e['overlap_expected'], '.4g')} | "
+            f"{_fmt(e['overlap_sphere'], '.4g')} | {_fmt(e['gram_condition'], '.3g')} ({_fmt(e['gram_condition_max'], '.3g')}) | "
+            f"{_fmt(e['moved'], '.4g')} | {_fmt(e['flips'], '.4g')} | {_fmt(e['separation'], '.3g')} | "
+            f"{_fmt(e['lambda'], '.3g')} |"
+        )
+    return "\n".join(lines)
 
 
 def plot_scaling(an: Analysis, path) -> None:
@@ -315,6 +361,16 @@ def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale")
     ]
     for alpha in an.alphas:
         parts += [f"### alpha = {alpha:g}", "", timing_table(an, alpha), ""]
+    if an.effects:
+        parts += [
+            f"## What the data does to the method (data: {an.effects[0]['data']})", "",
+            "At each alpha's widest measured width, medians over its points. Overlap: the mean of "
+            "|S_i ∩ S_j| over pairs i != j at t = 0, against its expectation m P(z_i > b, z_j > b) for these inputs' "
+            "correlations and for points on the sphere of the same n and d: correlated inputs fire the same neurons, "
+            "which makes the Gram matrix worse conditioned. Separation delta = min over pairs of min(||x_i - x_j||, "
+            "||x_i + x_j||); lambda = the least eigenvalue of the shifted NTK at b.", "",
+            data_table(an), "",
+        ]
     if an.skipped:
         parts += ["## Skipped points", ""]
         parts += [f"- {impl}, alpha={alpha:g}, m={m_label(m)}: {reason}" for impl, alpha, m, reason in an.skipped]

@@ -83,6 +83,7 @@ class SweepConfig:
     seed: int = 0
     dtype: str = "float64"
     init: str = "plain"  # ProblemSpec.init: "sampled" draws only the candidates (implicit implementations)
+    data: str = "sphere"  # ProblemSpec.data: the sphere, a bundled data set or a file
 
     def __post_init__(self):
         if not self.impls:
@@ -106,7 +107,7 @@ class SweepConfig:
         if self.steps < 1 or self.repeats < 1:
             raise ConfigError(f"steps and repeats must be >= 1, got {self.steps} and {self.repeats}.")
         ProblemSpec(m=self.m_min, n=self.n, d=self.d, alpha=self.alphas[0], seed=self.seed, dtype=self.dtype,
-                    init=self.init)
+                    init=self.init, data=self.data)
 
     @property
     def ms(self) -> list[int]:
@@ -121,7 +122,8 @@ class SweepConfig:
             k += 1
 
     def spec(self, m: int, alpha: float) -> ProblemSpec:
-        return ProblemSpec(m=m, n=self.n, d=self.d, alpha=alpha, seed=self.seed, dtype=self.dtype, init=self.init)
+        return ProblemSpec(m=m, n=self.n, d=self.d, alpha=alpha, seed=self.seed, dtype=self.dtype, init=self.init,
+                           data=self.data)
 
     def key(self, impl: str, alpha: float, m: int, repeat: int) -> tuple:
         return (impl, float(alpha), int(m), self.n, self.d, self.dtype, self.steps, self.seed, int(repeat))
@@ -333,7 +335,8 @@ def _cost_weight(m: int) -> float:
 
 
 #: The fields of a point key that are the sweep's configuration (the rest are the grid).
-_CONFIG_FIELDS = ("n", "d", "dtype", "steps", "seed", "init")
+_CONFIG_FIELDS = ("n", "d", "dtype", "steps", "seed", "init", "data")
+_CONFIG_DEFAULTS = {"init": "plain", "data": "sphere"}  # what records written before a field existed meant
 
 
 def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, directory: Path) -> None:
@@ -351,7 +354,7 @@ def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, director
             )
     mine = {k: getattr(cfg, k) for k in _CONFIG_FIELDS}
     for r in ok:
-        theirs = {k: r.get(k, "plain" if k == "init" else None) for k in _CONFIG_FIELDS}
+        theirs = {k: r.get(k, _CONFIG_DEFAULTS.get(k)) for k in _CONFIG_FIELDS}
         if theirs != mine:
             diff = "; ".join(f"{k}: {theirs[k]} -> {mine[k]}" for k in _CONFIG_FIELDS if theirs[k] != mine[k])
             raise ConfigError(
@@ -476,6 +479,28 @@ def _problem(spec: ProblemSpec, cache: dict, weights: bool):
     return base.narrowed(spec), (time.perf_counter() - t0 if generated else 0.0)
 
 
+def data_effects(problem, counts0) -> dict:
+    """What the inputs do to the method, for the report: the mean overlap of the fired sets
+    ``|S_i ∩ S_j|`` (i != j) at t = 0, measured and expected (``m P(z_i > b, z_j > b)``
+    with the inputs' correlations), the same expectation for points on the sphere of the
+    same n and d, the separation delta and the shifted NTK's least eigenvalue lambda."""
+    from .data import separation
+    from .proofs_check.ntk_eigen import both_exceed, shifted_ntk
+
+    X = problem.X.astype(np.float64)
+    n, m, b = problem.n, problem.m, problem.b
+    off = ~np.eye(n, dtype=bool)
+    out = {"overlap_mean": float(counts0[off].mean()) if n > 1 else None}
+    if n > 1024:  # O(n^2) Owen's T evaluations and an n x n eigendecomposition: skipped for large n
+        return out
+    sphere = make_problem(problem.spec.replace(data="sphere", m=1, init="plain", alpha=0.0, b=b)).X.astype(np.float64)
+    out["overlap_expected"] = float(m * both_exceed(b, (X @ X.T)[off]).mean()) if n > 1 else None
+    out["overlap_sphere_expected"] = float(m * both_exceed(b, (sphere @ sphere.T)[off]).mean()) if n > 1 else None
+    out["separation"] = separation(X)
+    out["ntk_lambda"] = float(np.linalg.eigvalsh(shifted_ntk(X, b))[0])
+    return out
+
+
 def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, problem_cache: dict) -> dict:
     """Build a fresh trainer and time ``cfg.steps`` steps; never raises for a point that
     cannot run (unavailable, too large): the record says why it was skipped."""
@@ -483,6 +508,7 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
     rec = {
         "impl": impl, "alpha": float(alpha), "m": int(m), "n": cfg.n, "d": cfg.d, "dtype": cfg.dtype,
         "steps": cfg.steps, "seed": cfg.seed, "repeat": int(rep), "b": spec.threshold, "init": cfg.init,
+        "data": cfg.data,
     }
     ok, reason = registry.available(impl)
     if not ok:
@@ -495,6 +521,7 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         # that reads it whole, so no one build's cost) is weights_seconds
         rec["problem_seconds"] = time.perf_counter() - t0 - rec["weights_seconds"]
         trainer = registry.create(impl, problem)
+        counts0 = np.asarray(trainer._counts(), dtype=np.float64)  # |S_i ∩ S_j| at t = 0, outside the timing
         per_iter, infos = time_steps(trainer, cfg.steps)
     except SublinError as exc:  # too large for memory (MemoryBudgetError), bad size, ...
         return rec | {"status": "skipped", "reason": str(exc)}
@@ -508,6 +535,9 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         "moved": [i.moved for i in infos],
         "work": [int(i.work.get("work", 0)) for i in infos],
         "residual_norm": [i.residual_norm for i in infos],
+        "gram_condition": [i.gram_condition for i in infos],
+        "data_source": problem.data,
+        **data_effects(problem, counts0),
         "finished_at": time.time(),
     }
     del trainer
