@@ -1,8 +1,12 @@
 """The asv suite: implementation x width m x alpha, n = d = 32.
 
-Parameter lists are static (SUBLIN_BENCH_ASV_PROFILE picks fast/default/large grids);
-an implementation that cannot run here raises NotImplementedError in setup, so asv marks
-it skipped rather than the list changing with the machine. Data creation happens in
+The implementation parameter lists every implementation this environment has registered
+(built-ins and plug-ins, through ``registry.names()``), so a plug-in is timed by the same
+suite; SUBLIN_BENCH_ASV_IMPLS (comma-separated) narrows it, e.g. to the headline
+``dense,tree,band`` of the regression gate. SUBLIN_BENCH_ASV_PROFILE picks the
+fast/default/large grid of widths. Within one environment the lists are static; an
+implementation that cannot run here raises NotImplementedError in setup, so asv marks it
+skipped rather than the list changing with the machine. Data creation happens in
 setup, never in the timed call. GPU trainers synchronise their stream inside step(), so
 the timed call includes the device work.
 """
@@ -10,11 +14,21 @@ the timed call includes the device work.
 import time
 from functools import lru_cache
 
+import os
+
 from sublin_bench import ProblemSpec, UnknownImplementationError, make_problem, registry
-from sublin_bench.asv_import import ASV_D, ASV_IMPLS, ASV_N, ASV_STEPS, asv_profile
+from sublin_bench.asv_import import ASV_D, ASV_N, ASV_STEPS, asv_profile
+
+
+def _impls():
+    # every registered name, in registry order (a commit before a name existed lists fewer)
+    names = list(registry.names())
+    wanted = [w.strip() for w in os.environ.get("SUBLIN_BENCH_ASV_IMPLS", "").split(",") if w.strip()]
+    return [w for w in wanted] if wanted else names
+
 
 _PROFILE = asv_profile()
-_PARAMS = (ASV_IMPLS, _PROFILE["ms"], _PROFILE["alphas"])
+_PARAMS = (_impls(), _PROFILE["ms"], _PROFILE["alphas"])
 _NAMES = ["impl", "m", "alpha"]
 
 

@@ -18,7 +18,6 @@ ASV_PROFILES = {
     "default": {"ms": [2**14, 2**16, 2**18], "alphas": [0.24, 0.5]},
     "large": {"ms": [2**16, 2**18, 2**20, 2**22], "alphas": [0.24, 0.5]},
 }
-ASV_IMPLS = ["dense", "tree", "band", "cupy-dense", "cupy"]
 ASV_N = ASV_D = 32
 ASV_STEPS = 3
 

@@ -123,13 +123,13 @@ def _asv(args, tmp_path, **env):
     return subprocess.run(["asv", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600)
 
 
-def _config(tmp_path) -> Path:
-    """The project's asv.conf.json with results and html redirected to tmp_path."""
+def _config(tmp_path, name="asv.existing.json", root=ROOT) -> Path:
+    """One of the project's asv configurations with results and html redirected to tmp_path."""
     import json5
 
-    conf = json5.loads((ROOT / "asv.conf.json").read_text())
+    conf = json5.loads((root / name).read_text())
     conf |= {
-        "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
+        "repo": str(root), "benchmark_dir": str(root / "benchmarks"),
         "results_dir": str(tmp_path / "results"), "html_dir": str(tmp_path / "html"),
         "env_dir": str(tmp_path / "env"),
     }
@@ -139,10 +139,64 @@ def _config(tmp_path) -> Path:
 
 
 @needs_asv
-def test_asv_check_passes(tmp_path):
-    res = _asv(["check", "--python=same", "--config", str(_config(tmp_path))], tmp_path)
+@pytest.mark.parametrize("name", ["asv.conf.json", "asv.existing.json"])
+def test_asv_check_passes_for_every_configuration(tmp_path, name):
+    res = _asv(["check", "--python=same", "--config", str(_config(tmp_path, name))], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "No problems found" in res.stdout
+
+
+def test_every_asv_configuration_is_checked():
+    assert sorted(p.name for p in ROOT.glob("asv*.json")) == ["asv.conf.json", "asv.existing.json"]
+
+
+def test_the_suite_lists_every_registered_implementation(monkeypatch):
+    import importlib
+    import sys
+
+    from sublin_bench import registry
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from sublin_bench.impls.dense import DenseTrainer
+
+        class Plugin(DenseTrainer):
+            name = "plugin-x"
+
+        registry.register("plugin-x", Plugin)
+        import benchmarks.benchmarks as suite
+
+        suite = importlib.reload(suite)
+        assert suite.Step.params[0] == registry.names() and "plugin-x" in suite.Step.params[0]
+        monkeypatch.setenv("SUBLIN_BENCH_ASV_IMPLS", "dense,band")
+        suite = importlib.reload(suite)
+        assert suite.Step.params[0] == ["dense", "band"]
+    finally:
+        sys.path.remove(str(ROOT))
+
+
+@needs_asv
+@pytest.mark.slow
+def test_asv_continuous_flags_a_deliberately_slowed_commit(tmp_path):
+    """On a fresh clone, a scratch commit that sleeps in band's step: asv continuous, which
+    builds both commits into a virtualenv (asv.conf.json), reports the regression and exits
+    non-zero."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    band = clone / "impls" / "band.py"
+    text = band.read_text()
+    band.write_text(text.replace("    def _refresh(self, g, coef):\n", "    def _refresh(self, g, coef):\n"
+                                 "        import time\n\n        time.sleep(0.02)\n", 1))
+    assert "time.sleep(0.02)" in band.read_text()
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "commit", "-qam", "slow band (scratch)"], check=True)
+    conf = _config(tmp_path, "asv.conf.json", root=clone)
+    cache = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
+    res = _asv(["continuous", "--config", str(conf), "--factor", "1.2", "--bench", "Step.time_step", "HEAD~1", "HEAD"],
+               tmp_path, SUBLIN_BENCH_ASV_IMPLS="band", PIP_CACHE_DIR=cache)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "PERFORMANCE DECREASED" in out or "Performance degradation" in out, out
 
 
 @needs_asv
