@@ -193,15 +193,20 @@ def separation(X: np.ndarray) -> float:
     return float(np.sqrt(max(0.0, 2.0 - 2.0 * float(np.abs(C).max()))))
 
 
+def check_finite(X: np.ndarray, y: np.ndarray, prefix: str = "") -> None:
+    """ConfigError naming the rows of ``X`` and the labels of ``y`` that are NaN or infinite."""
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise ConfigError(f"{prefix}X has NaN or infinite entries in rows {_few(bad)}; remove or impute them.")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise ConfigError(f"{prefix}y has NaN or infinite entries at {_few(bad)}.")
+
+
 def prepare(raw: Raw, *, n: int | None, seed: int, positive_class=None) -> Dataset:
     """The preprocessing of the module docstring; ``n`` rows (all if None)."""
     X, y = raw.X, raw.y
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-    if bad.size:
-        raise ConfigError(f"{raw.name}: X has NaN or infinite entries in rows {_few(bad)}; remove or impute them.")
-    bad = np.flatnonzero(~np.isfinite(y))
-    if bad.size:
-        raise ConfigError(f"{raw.name}: y has NaN or infinite labels at {_few(bad)}.")
+    check_finite(X, y, f"{raw.name}: ")
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ConfigError(f"{raw.name}: X has shape {X.shape}; it needs rows and columns.")
     report: dict = {"rows_in_source": int(X.shape[0]), "columns_in_source": int(X.shape[1])}

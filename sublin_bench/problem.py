@@ -510,12 +510,9 @@ class Problem:
             )
         if Xa.shape[0] == 0 or Xa.shape[1] == 0:
             raise ConfigError(f"X must have at least one row and one column, got shape {Xa.shape}.")
-        bad = np.flatnonzero(~np.isfinite(Xa).all(axis=1))
-        if bad.size:
-            raise ConfigError(f"X has NaN or infinite entries in rows {_list(bad)}; remove or impute them.")
-        bad = np.flatnonzero(~np.isfinite(ya))
-        if bad.size:
-            raise ConfigError(f"y has NaN or infinite entries at {_list(bad)}.")
+        from .data import check_finite
+
+        check_finite(Xa, ya)
         spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype, init=init)
         Xn = _readonly(unit_rows(Xa).astype(spec.dtype))
         import hashlib
