@@ -33,7 +33,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from sublin_bench.errors import ConfigError
-from sublin_bench.generator import W_BLOCK, default_margin, default_workers
+from sublin_bench.generator import blocks_in_flight_bytes, default_margin, expected_candidates
 from sublin_bench.impls.band import BandTrainer, resolve_margin
 
 
@@ -72,7 +72,7 @@ class BandImplicitTrainer(BandTrainer):
             sel = np.flatnonzero(Z.max(axis=1) > t)
             return sel + start, Wb[sel], ab[sel], np.count_nonzero(Z[sel] > bt, axis=1)
 
-        parts = problem.map_blocks(keep, workers=default_workers(), copy=False)
+        parts = problem.map_blocks(keep, copy=False)
         idx = np.concatenate([p[0] for p in parts]).astype(np.int64)
         W = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, problem.d), problem.dtype)
         a = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.int8)
@@ -88,12 +88,10 @@ class BandImplicitTrainer(BandTrainer):
     def memory_estimate(cls, spec, margin=None) -> int:
         b = spec.threshold
         D = resolve_margin(margin, b)
-        q = min(1.0, spec.n * float(ndtr(D - b)))  # P(a neuron is stored) <= n Q(b - D)
-        K = spec.m * q
+        K = expected_candidates(spec.m, spec.n, b - D)  # P(a neuron is stored) <= n Q(b - D)
         cand = spec.m * spec.n * float(ndtr(D - b))  # expected sum_i |C_i|
         per_row = 2 * spec.d * spec.itemsize + 8 + 8 + 1 + 10 + spec.d * 8  # W, anchor, perm, a, flag, keys, gather
-        blocks = (default_workers() * 4 + 2) * min(W_BLOCK, spec.m) * (spec.d + spec.n) * 8
-        return int(K * per_row + 4 * 16 * cand + blocks)
+        return int(K * per_row + 4 * 16 * cand + blocks_in_flight_bytes(spec.m, (spec.d + spec.n) * 8))
 
     def weights(self) -> np.ndarray:
         return self.problem.w0_with(self._perm, self._W)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from scipy.special import ndtr
 
-from sublin_bench.generator import W_BLOCK, default_workers
+from sublin_bench.generator import blocks_in_flight_bytes
 from sublin_bench.impls._sparse import _symdiff_total
 from sublin_bench.interface import Trainer, UpdateResult
 from sublin_bench.linalg import indptr_from_counts
@@ -53,8 +53,7 @@ class DenseStreamTrainer(Trainer):
         fire = min(1.0, spec.n * float(ndtr(-spec.threshold)))  # P(a neuron fires for some input)
         K = spec.m * fire
         per_row = 4 * (spec.d * spec.itemsize + 8) + spec.n  # moved store (old, new), union rows, activations
-        blocks = (default_workers() * 4 + 2) * min(W_BLOCK, spec.m) * (spec.d + 3 * spec.n) * 8
-        return int(K * per_row + blocks)
+        return int(K * per_row + blocks_in_flight_bytes(spec.m, (spec.d + 3 * spec.n) * 8))
 
     def _pass(self):
         """One pass over every block: the fired neurons ``U`` with their rows and
@@ -75,7 +74,7 @@ class DenseStreamTrainer(Trainer):
             Ac = Ar.astype(np.float64)
             return rows + start, Wb[rows], ab[rows], Ar, ab[rows].astype(np.float64) @ Zr.astype(np.float64), Ac.T @ Ac
 
-        parts = self.problem.map_blocks(block, workers=default_workers())
+        parts = self.problem.map_blocks(block)
         self._U = np.concatenate([p[0] for p in parts]).astype(np.int64)
         self._WU = np.concatenate([p[1] for p in parts])
         self._aU = np.concatenate([p[2] for p in parts]).astype(np.float64)

@@ -53,7 +53,7 @@ from scipy.special import ndtr, ndtri
 
 __all__ = [
     "W_BLOCK", "block_count", "plain_block", "signs", "default_margin", "candidate_threshold",
-    "sample_candidates", "Sample", "rejected_rows", "map_blocks",
+    "sample_candidates", "Sample", "rejected_rows", "map_blocks", "blocks_in_flight_bytes", "expected_candidates",
 ]
 
 #: Neurons per generator block (fixed: changing it changes every problem).
@@ -136,10 +136,6 @@ class Sample:
     def __init__(self, idx, W, a, t0, proposals):
         self.idx, self.W, self.a, self.t0, self.proposals = idx, W, a, float(t0), int(proposals)
 
-    @property
-    def nbytes(self) -> int:
-        return self.idx.nbytes + self.W.nbytes + self.a.nbytes
-
 
 def sampling_rate(n: int, t0: float) -> float:
     """``n Q(t0)``: each index is proposed with this probability (must be <= 1)."""
@@ -207,6 +203,16 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Blocks in flight per worker thread in :func:`map_blocks`.
+_WINDOW = 4
+
+
+def blocks_in_flight_bytes(m: int, bytes_per_row: int) -> int:
+    """Memory of the blocks :func:`map_blocks` may hold at once (its look-ahead window on
+    every worker, plus the caller's), at ``bytes_per_row`` bytes per neuron of a block."""
+    return (default_workers() * _WINDOW + 2) * min(W_BLOCK, int(m)) * int(bytes_per_row)
+
+
 _PROGRESS: contextvars.ContextVar = contextvars.ContextVar("block_progress", default=None)
 
 
@@ -244,9 +250,9 @@ def map_blocks(fn, m: int, *, workers: int | None = None, progress=None):
         return out
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as pool:
         futures = []
-        window = 4 * workers  # bounded look-ahead: at most this many blocks in memory
+        window = _WINDOW * workers  # bounded look-ahead: at most this many blocks in memory
         out = []
-        for j, span in enumerate(spans):
+        for span in spans:
             futures.append(pool.submit(fn, *span))
             if len(futures) - len(out) >= window:
                 out.append(futures[len(out)].result())
