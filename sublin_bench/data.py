@@ -88,7 +88,8 @@ class Dataset:
     info: dict = field(default_factory=dict)
 
 
-def _digest(*arrays) -> str:
+def digest(*arrays) -> str:
+    """SHA-256 of arrays (their dtypes, shapes and bytes), for recording a data source."""
     h = hashlib.sha256()
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -114,7 +115,7 @@ def _bundled(name: str) -> Raw:
         ) from None
     X, y = getattr(skd, BUNDLED[name])(return_X_y=True)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    return Raw(X=X, y=y, name=name, sha256=_digest(X, y), task="regression" if name == "diabetes" else "classification")
+    return Raw(X=X, y=y, name=name, sha256=digest(X, y), task="regression" if name == "diabetes" else "classification")
 
 
 def _file(path: Path) -> Raw:
@@ -274,7 +275,7 @@ def prepare(raw: Raw, *, n: int | None, seed: int, positive_class=None) -> Datas
         report["near_duplicate_pairs"] = report["separation"] = None
     info = {
         "source": raw.name, "sha256": raw.sha256, "task": raw.task, "rows_used": int(pick.size),
-        "rows_available": int(avail), "subset_sha256": _digest(keep[rows[pick]])[:16], "d": int(X_out.shape[1]),
+        "rows_available": int(avail), "subset_sha256": digest(keep[rows[pick]])[:16], "d": int(X_out.shape[1]),
         "seed": int(seed), "preprocessing": report,
     }
     return Dataset(X=np.ascontiguousarray(X_out), y=np.ascontiguousarray(y_out), info=info)

@@ -358,9 +358,8 @@ class Problem:
         out = np.empty((idx.size, self.d), dtype=self.spec.dtype)
         todo = np.arange(idx.size)
         s = self._sample
-        if s is not None and s.idx.size and idx.size:  # candidates come from the sample, no block needed
-            pos = np.minimum(np.searchsorted(s.idx, idx), s.idx.size - 1)
-            hit = s.idx[pos] == idx
+        if s is not None:  # candidates come from the sample, no block needed
+            hit, pos = _find(s.idx, idx)
             out[hit] = s.W[pos[hit]]
             todo = np.flatnonzero(~hit)
         blocks = idx[todo] // W_BLOCK
@@ -393,11 +392,9 @@ class Problem:
             raise ConfigError(f"neuron indices must lie in 0..{self.m - 1}.")
         out = self.w0_at(query)
         idx = np.asarray(idx, dtype=np.int64)
-        if idx.size and query.size:
-            order = np.argsort(idx, kind="stable")
-            pos = np.minimum(np.searchsorted(idx, query, sorter=order), idx.size - 1)
-            found = idx[order[pos]] == query
-            out[found] = rows[order[pos[found]]]
+        order = np.argsort(idx, kind="stable")
+        hit, pos = _find(idx[order], query)
+        out[hit] = rows[order[pos[hit]]]
         return out
 
     def w0_rows(self, start: int, stop: int) -> np.ndarray:
@@ -405,14 +402,7 @@ class Problem:
         start, stop = int(start), int(stop)
         if not (0 <= start <= stop <= self.m):
             raise ConfigError(f"rows {start}..{stop} are outside 0..{self.m}.")
-        if self._W0 is not None:
-            return np.array(self._W0[start:stop])
-        parts = []
-        for k in range(start // W_BLOCK, block_count(stop) if stop else 0):
-            b0 = k * W_BLOCK
-            blk = self.w0_block(k)
-            parts.append(blk[max(start, b0) - b0 : min(stop, b0 + len(blk)) - b0])
-        return np.concatenate(parts) if parts else np.empty((0, self.d), dtype=self.spec.dtype)
+        return self.w0_at(np.arange(start, stop, dtype=np.int64))
 
     def map_blocks(self, fn, *, workers=None, progress=None, copy=True):
         """``[fn(start, W_block, a_block) for every block]`` in order, over the
@@ -510,15 +500,13 @@ class Problem:
             )
         if Xa.shape[0] == 0 or Xa.shape[1] == 0:
             raise ConfigError(f"X must have at least one row and one column, got shape {Xa.shape}.")
-        from .data import check_finite
+        from .data import check_finite, digest
 
         check_finite(Xa, ya)
         spec = ProblemSpec(m=m, n=Xa.shape[0], d=Xa.shape[1], alpha=alpha, seed=seed, b=b, dtype=dtype, init=init)
         Xn = _readonly(unit_rows(Xa).astype(spec.dtype))
-        import hashlib
-
-        digest = hashlib.sha256(Xa.tobytes() + ya.tobytes()).hexdigest()
-        return _with_neurons(spec, Xn, _readonly(ya), source="arrays", data={"source": "arrays", "sha256": digest})
+        return _with_neurons(spec, Xn, _readonly(ya), source="arrays",
+                             data={"source": "arrays", "sha256": digest(Xa, ya)})
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -542,6 +530,15 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
         )
     Xs = X / scale[:, None]
     return Xs / np.linalg.norm(Xs, axis=1, keepdims=True)
+
+
+def _find(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``query``, whether it is in the sorted ``keys``, and where (``pos`` is
+    only meaningful where found)."""
+    if keys.size == 0 or query.size == 0:
+        return np.zeros(query.size, dtype=bool), np.zeros(query.size, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return keys[pos] == query, pos
 
 
 def _list(idx: np.ndarray, limit: int = 8) -> str:
