@@ -9,17 +9,10 @@ import numpy as np
 from .common import FAILS, HOLDS, NA, QUICK, CheckResult
 from .ntk_eigen import shifted_ntk
 from sublin_bench import ProblemSpec, make_problem
+from sublin_bench.data import separation
 
 STATEMENT = "exp(-b^2/2) delta / (100 n^2) <= lambda <= exp(-b^2/2), delta the smallest distance between two inputs."
 SOURCE = "arXiv 2208.04508, bounds on the least eigenvalue of the shifted NTK"
-
-
-def separation(X: np.ndarray) -> float:
-    X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] < 2:
-        return float("nan")
-    D = np.linalg.norm(X[:, None, :] - X[None, :, :], axis=2)
-    return float(D[~np.eye(X.shape[0], dtype=bool)].min())
 
 
 def verdict(lam: float, b: float, delta: float, n: int) -> tuple[str, float, str, float, float]:
@@ -36,7 +29,7 @@ def verdict(lam: float, b: float, delta: float, n: int) -> tuple[str, float, str
 def check(impl: str = "band", alpha: float = 0.24, sizes=QUICK) -> CheckResult:
     p = make_problem(ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=alpha, seed=sizes.seed, data=sizes.data))
     lam = float(np.linalg.eigvalsh(shifted_ntk(p.X, p.b))[0])
-    delta = separation(p.X)
+    delta = separation(p.X, antipodal=False)  # the statement's delta: the smallest distance
     v, margin, detail, lower, upper = verdict(lam, p.b, delta, sizes.n)
     return CheckResult(
         key="lambda_bounds", statement=STATEMENT, source=SOURCE,

@@ -183,15 +183,22 @@ def load_raw(source: str) -> Raw:
     return _file(p)
 
 
-def separation(X: np.ndarray) -> float:
-    """The theory's separation ``delta = min_{i != j} min(||x_i - x_j||, ||x_i + x_j||)``
-    for unit rows (``nan`` for fewer than two)."""
+def separation(X: np.ndarray, *, antipodal: bool = True) -> float:
+    """The smallest distance between two inputs, ``min_{i != j} ||x_i - x_j||``, and with
+    ``antipodal`` (the separation the NTK analyses assume for ReLU features, which cannot
+    tell ``x`` from ``-x`` apart either) also ``||x_i + x_j||``. ``nan`` for fewer than two
+    rows. ``O(n^2)`` memory (scipy's pdist / cdist)."""
+    from scipy.spatial.distance import cdist, pdist
+
     X = np.asarray(X, dtype=np.float64)
     if X.shape[0] < 2:
         return float("nan")
-    C = np.clip(X @ X.T, -1.0, 1.0)
-    np.fill_diagonal(C, 0.0)
-    return float(np.sqrt(max(0.0, 2.0 - 2.0 * float(np.abs(C).max()))))
+    delta = float(pdist(X).min())
+    if antipodal:
+        P = cdist(X, -X)
+        np.fill_diagonal(P, np.inf)
+        delta = min(delta, float(P.min()))
+    return delta
 
 
 def check_finite(X: np.ndarray, y: np.ndarray, prefix: str = "") -> None:
