@@ -479,26 +479,37 @@ def _problem(spec: ProblemSpec, cache: dict, weights: bool):
     return base.narrowed(spec), (time.perf_counter() - t0 if generated else 0.0)
 
 
-def data_effects(problem, counts0) -> dict:
+def data_effects(problem, counts0, cache: dict | None = None) -> dict:
     """What the inputs do to the method, for the report: the mean overlap of the fired sets
     ``|S_i ∩ S_j|`` (i != j) at t = 0, measured and expected (``m P(z_i > b, z_j > b)``
     with the inputs' correlations), the same expectation for points on the sphere of the
-    same n and d, the separation delta and the shifted NTK's least eigenvalue lambda."""
-    from .data import separation
-    from .proofs_check.ntk_eigen import both_exceed, shifted_ntk
+    same n and d, the separation delta and the shifted NTK's least eigenvalue lambda.
 
-    X = problem.X.astype(np.float64)
+    Everything but the measured overlap depends on the inputs and b only: with ``cache``
+    (a sweep's problem cache) it is computed once per threshold, not once per point."""
     n, m, b = problem.n, problem.m, problem.b
     off = ~np.eye(n, dtype=bool)
     out = {"overlap_mean": float(counts0[off].mean()) if n > 1 else None}
     if n > 1024:  # O(n^2) Owen's T evaluations and an n x n eigendecomposition: skipped for large n
         return out
-    sphere = make_problem(problem.spec.replace(data="sphere", m=1, init="plain", alpha=0.0, b=b)).X.astype(np.float64)
-    out["overlap_expected"] = float(m * both_exceed(b, (X @ X.T)[off]).mean()) if n > 1 else None
-    out["overlap_sphere_expected"] = float(m * both_exceed(b, (sphere @ sphere.T)[off]).mean()) if n > 1 else None
-    out["separation"] = separation(X)
-    out["ntk_lambda"] = float(np.linalg.eigvalsh(shifted_ntk(X, b))[0])
-    return out
+    cache = {} if cache is None else cache
+    key = ("effects", problem.spec.replace(m=1, alpha=0.0, b=b, init="plain"))
+    if key not in cache:
+        from .data import separation
+        from .proofs_check.ntk_eigen import both_exceed, shifted_ntk
+
+        X = problem.X.astype(np.float64)
+        sphere = make_problem(key[1].replace(data="sphere")).X.astype(np.float64)
+        cache[key] = {
+            "overlap_expected": float(both_exceed(b, (X @ X.T)[off]).mean()) if n > 1 else None,  # per neuron
+            "overlap_sphere_expected": float(both_exceed(b, (sphere @ sphere.T)[off]).mean()) if n > 1 else None,
+            "separation": separation(X),
+            "ntk_lambda": float(np.linalg.eigvalsh(shifted_ntk(X, b))[0]),
+        }
+    per = cache[key]
+    for k in ("overlap_expected", "overlap_sphere_expected"):
+        out[k] = None if per[k] is None else m * per[k]
+    return out | {k: per[k] for k in ("separation", "ntk_lambda")}
 
 
 def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, problem_cache: dict) -> dict:
@@ -537,7 +548,7 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         "residual_norm": [i.residual_norm for i in infos],
         "gram_condition": [i.gram_condition for i in infos],
         "data_source": problem.data,
-        **data_effects(problem, counts0),
+        **data_effects(problem, counts0, problem_cache),
         "finished_at": time.time(),
     }
     del trainer
