@@ -214,10 +214,9 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_j
     t_all = time.perf_counter()
     spec = ProblemSpec(m=m, n=n, d=_dimension(data, d), alpha=alpha, seed=seed, b=b, dtype=dtype, init=init,
                        data=data)
-    t_start = time.perf_counter()
     trainer = build_trainer(impl, spec, step_size=step_size) if as_json else _build_with_progress(
         impl, spec, step_size=step_size)
-    setup = time.perf_counter() - t_start  # problem (sampling, if any) plus the build
+    setup = time.perf_counter() - t_all  # problem (sampling, if any) plus the build
     infos = []
     if not as_json:
         console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}")
@@ -539,17 +538,18 @@ def proofs(quick, impl, alphas, m_max, init, data, out):
     for a in alphas:
         check_memory_for(impl, ProblemSpec(m=sizes.m, n=sizes.n, d=sizes.d, alpha=a, seed=sizes.seed, init=init,
                                            data=data))
+    mode = ("quick" if quick else "full") + (f", m up to {sizes.m}" if m_max else "") + (
+        f", {init} init" if init != "plain" else "") + (f", data {data}" if data != "sphere" else "")
     with console.status("measuring") as status:
         results = proofs_check.run_all(impl, alphas, sizes, progress=lambda s: status.update(f"measuring {s}"))
-    table = Table("alpha", "statement", "measured", "bound", "verdict", title=f"proofs_check ({'quick' if quick else 'full'}, {impl}, {init} init, m = {sizes.ms[0]}..{sizes.m})")
+    table = Table("alpha", "statement", "measured", "bound", "verdict",
+                  title=f"proofs_check ({mode}, {impl}, m = {sizes.ms[0]}..{sizes.m})")
     for r in results:
         style = {"holds": "green", "fails": "bold red"}.get(r.verdict, "yellow")
         table.add_row(f"{r.parameters.get('alpha'):g}", r.key, r.detail, _bound_text(r), f"[{style}]{r.verdict}[/]")
     console.print(table)
     from .provenance import provenance
 
-    mode = ("quick" if quick else "full") + (f", m up to {sizes.m}" if m_max else "") + (
-        f", {init} init" if init != "plain" else "") + (f", data {data}" if data != "sphere" else "")
     payload = {"impl": impl, "mode": mode, "sizes": sizes.__dict__,
                "results": [r.as_dict() for r in results], "provenance": provenance()}
     (outdir / "proofs.json").write_text(json.dumps(payload, indent=2))

@@ -15,23 +15,17 @@ from .sweep import m_label
 __all__ = ["Analysis", "analyse", "write_report", "plot_scaling"]
 
 
-#: Timing metrics a point yields: the steady state (median of the steps after the first
-#: ``warmup_steps``: the headline), the first step after the build, and the mean of all T
-#: steps.
-METRICS = ("steady", "first", "mean")
-
-
 def point_times(rec: dict, warmup_steps: int) -> dict:
-    """The three timing metrics of one measured record (seconds per iteration).
-
-    Records without per-step times (asv's) give their per-iteration time for all three.
-    """
+    """The timing metrics of one measured record (seconds per iteration): the steady state
+    (median of the steps after the first ``warmup_steps``: the headline) and the first
+    step after the build. Records without per-step times (asv's) give their per-iteration
+    time for both."""
     steps = rec.get("step_seconds") or []
-    mean = float(rec["per_iter_seconds"])
     if not steps:
-        return {"steady": mean, "first": mean, "mean": mean}
+        mean = float(rec["per_iter_seconds"])
+        return {"steady": mean, "first": mean}
     later = steps[warmup_steps:] or steps[-1:]
-    return {"steady": float(np.median(later)), "first": float(steps[0]), "mean": mean}
+    return {"steady": float(np.median(later)), "first": float(steps[0])}
 
 
 #: Fixed colours of the built-in implementations, the same in every figure; any other
