@@ -104,6 +104,8 @@ def list_cmd():
         if ok:
             cls = registry.get(name)
             kind = "sublinear" if cls.sublinear else "dense"
+            if not cls.exact:
+                kind += ", approximate"
         table.add_row(name, "yes" if ok else "no", kind if ok else escape(reason))
     console.print(table)
     _print_conflicts()
@@ -328,11 +330,17 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
     tolerances (see sublin_bench/conformance.py), or if an implementation asked for
     with --impl is not available.
 
+    Approximate implementations (lsh) are measured, not held to equality: the second
+    table gives the recall and precision of their fired sets at their own weights, their
+    exact residual beside the reference's, and the prediction gap to the reference's
+    trajectory. They fail only if they report a neuron that does not fire, or compute
+    something other than the Gauss-Newton step of the sets they report.
+
     \b
     Example beyond dense's memory:
       sublin-bench verify --impl band-implicit --reference dense-stream --m 2**26 --alpha 0.5 --init sampled
     """
-    from .conformance import DISAGREE, compare
+    from .conformance import DISAGREE, compare, compare_approximate
     from .problem import make_problem
     from .runner import check_memory as check_memory_for
 
@@ -356,6 +364,9 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
         grid = [(m, n, _dimension(data, d), alpha, dtype, 1.0, init)]
     table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol",
                   title=f"against {reference}" + (f", data {data}" if data != "sphere" else ""))
+    approx = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "mean recall",
+                   "min precision", "residual (ref)", "prediction gap",
+                   title=f"approximate, measured against {reference}")
     bad = 0
     skipped = []
     for nm in names:
@@ -367,6 +378,19 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
             spec = ProblemSpec(m=m, n=n, d=d, alpha=alpha, seed=seed, dtype=dtype, init=init, data=data)
             for who in (nm, reference):
                 check_memory_for(who, spec)
+            if not registry.get(nm).exact:
+                c = compare_approximate(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference)
+                bad += c.status == DISAGREE
+                style = "green" if c.ok else "bold red"
+                approx.add_row(
+                    nm, str(m), str(n), str(d), f"{alpha:g}", dtype, f"{eta:g}",
+                    f"[{style}]{'measured' if c.ok else c.status}[/]", f"{c.mean_recall:.3f}",
+                    f"{min(c.precision, default=1.0):.3f}",
+                    f"{c.residual[-1]:.2e} ({c.residual_reference[-1]:.2e})", f"{c.prediction_gap[-1]:.2e}",
+                )
+                if c.message:
+                    approx.add_row("", "", "", "", "", "", "", f"[dim]{escape(c.message)}[/]")
+                continue
             c = compare(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference)
             bad += c.status == DISAGREE
             worst = max(c.worst.values(), default=0.0)
@@ -377,7 +401,10 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
             )
             if c.message:
                 table.add_row("", "", "", "", "", "", "", "", "", f"[dim]{escape(c.message)}[/]")
-    console.print(table)
+    if table.row_count:
+        console.print(table)
+    if approx.row_count:
+        console.print(approx)
     _print_conflicts()
     for nm, reason in skipped:
         console.print(f"[yellow]skipped {nm}[/]: {escape(reason)}")
@@ -391,7 +418,9 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
     if len(skipped) == len(names):
         console.print("[bold red]nothing was verified[/]: no implementation is available")
         sys.exit(1)
-    console.print("[green]all compared steps agree within tolerance[/]")
+    console.print("[green]all compared steps agree within tolerance[/]"
+                  + (" (approximate implementations: measured, and consistent with the sets they report)"
+                     if approx.row_count else ""))
 
 
 @cli.command()

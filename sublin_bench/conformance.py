@@ -264,3 +264,215 @@ def compare(
             )
             return res
     return res
+
+
+# -- approximate implementations ----------------------------------------------------------
+
+#: Rows of W per block when the true fired sets are evaluated (a few MiB of Z).
+_TRUTH_ROWS = 1 << 15
+
+
+@dataclass
+class FiredTruth:
+    """The fired sets at given weights, as sorted pair keys ``i * m + r``: ``sure`` (``z``
+    above ``b`` by more than the rounding allowance) and ``possible`` (within it of ``b``
+    or above), with the weights' pre-activations kept for the found pairs."""
+
+    sure: np.ndarray
+    possible: np.ndarray
+
+
+def fired_truth(W: np.ndarray, X: np.ndarray, b: float, dtype: str) -> FiredTruth:
+    """Evaluate ``z_ri = <w_r, x_i>`` for every pair (``O(m n d)``, in blocks) and sort the
+    pairs into surely fired and possibly fired: a pair within ``SAFETY (d + 2) u ||w_r||``
+    of ``b`` (the rounding of one evaluation) may legitimately be reported either way."""
+    m, d = W.shape
+    n = X.shape[0]
+    u = float(np.finfo(dtype).eps) / 2
+    X64 = np.asarray(X, dtype=np.float64)
+    sure, possible = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for s in range(0, m, _TRUTH_ROWS):
+        Wb = np.asarray(W[s : s + _TRUTH_ROWS], dtype=np.float64)
+        Z = Wb @ X64.T
+        slack = SAFETY * (d + 2) * u * np.linalg.norm(Wb, axis=1)[:, None]
+        for keep, thr in ((sure, b + slack), (possible, b - slack)):
+            r, i = np.nonzero(Z > thr)
+            keep.append(i.astype(np.int64) * m + (r + s))
+    return FiredTruth(np.sort(np.concatenate(sure)), np.sort(np.concatenate(possible)))
+
+
+def pair_keys(csr, m: int) -> np.ndarray:
+    """CSR fired sets -> sorted pair keys ``i * m + r``."""
+    indptr, indices = csr
+    return np.sort(rows_of(indptr) * m + np.asarray(indices, dtype=np.int64))
+
+
+def recall_precision(found: np.ndarray, truth: FiredTruth) -> tuple[float, float, np.ndarray]:
+    """``|found ∩ fired| / |fired|`` (pairs within rounding of ``b`` count as fired only if
+    found), ``|found ∩ possibly fired| / |found|``, and the found pairs that cannot fire."""
+    hit_sure = np.isin(truth.sure, found, assume_unique=True).sum()
+    extra = np.setdiff1d(found, truth.sure, assume_unique=True)  # found beyond the sure ones
+    ok_extra = np.isin(extra, truth.possible, assume_unique=True)
+    fired = truth.sure.size + int(ok_extra.sum())
+    recall = 1.0 if fired == 0 else float(hit_sure + ok_extra.sum()) / fired
+    precision = 1.0 if found.size == 0 else float(found.size - (~ok_extra).sum()) / found.size
+    return recall, precision, extra[~ok_extra]
+
+
+@dataclass
+class ApproximateComparison:
+    """Outcome of :func:`compare_approximate`: measured, not asserted, apart from the
+    checks every implementation must pass (``status``)."""
+
+    name: str
+    reference: str
+    spec: object
+    step_size: float
+    steps: int
+    status: str = AGREE
+    message: str = ""
+    recall: list = field(default_factory=list)  # per step t = 0 .. steps
+    precision: list = field(default_factory=list)
+    residual: list = field(default_factory=list)  # ||f(W_t) - y||, exact, at the impl's weights
+    residual_reference: list = field(default_factory=list)
+    prediction_gap: list = field(default_factory=list)  # ||f(W_t) - f_ref(W_ref_t)|| / ||y||
+    worst: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != DISAGREE
+
+    @property
+    def steps_compared(self) -> int:
+        return max(len(self.recall) - 1, 0)
+
+    @property
+    def mean_recall(self) -> float:
+        return float(np.mean(self.recall)) if self.recall else float("nan")
+
+    def _note(self, key: str, ratio: float) -> None:
+        self.worst[key] = max(self.worst.get(key, 0.0), float(ratio))
+
+
+def compare_approximate(
+    problem: Problem,
+    name: str,
+    *,
+    steps: int = 4,
+    step_size: float = 1.0,
+    reference: str = "dense",
+) -> ApproximateComparison:
+    """Run an approximate implementation beside ``reference`` and measure, step after step:
+
+    * **recall** ``|found ∩ fired| / |fired|`` and **precision** ``|found ∩ fired| / |found|``
+      of its reported sets against the true fired sets *at its own weights* (``O(m n d)``
+      per step, outside any timing). Precision must be 1: a reported neuron that does not
+      fire (beyond the rounding of one inner product) is a disagreement;
+    * its **exact residual** ``||f(W_t) - y||`` and the **prediction gap**
+      ``||f(W_t) - f_ref(W_ref,t)|| / ||y||`` to the reference's own trajectory.
+
+    And checks that the implementation is consistent with the sets it reports, with the
+    tolerances of :func:`compare` at ``E = 0`` (its own weights): ``predict()`` is
+    ``f`` summed over the reported sets, ``gram()`` their Gram matrix, and each step moves
+    ``W`` by the Gauss-Newton update solved from those (the one-step error model of
+    :func:`compare`). An approximate implementation may miss neurons; it may not invent
+    them or compute a different step from the ones it found.
+    """
+    spec = problem.spec
+    res = ApproximateComparison(name, reference, spec, step_size, steps)
+    impl = registry.create(name, problem, step_size=step_size)
+    ref = registry.create(reference, problem, step_size=step_size)
+    m, n, d = spec.m, spec.n, spec.d
+    u = float(np.finfo(spec.dtype).eps) / 2
+    X64 = problem.X.astype(np.float64)
+    y = problem.y
+    ynorm = float(np.linalg.norm(y)) or 1.0
+    b = problem.b
+    a = problem.a.astype(np.float64)
+    XXt = X64 @ X64.T
+    expected_W = None
+    t = 0
+
+    def fail(msg: str) -> ApproximateComparison:
+        res.status, res.message = DISAGREE, f"step {t}: {msg}"
+        return res
+
+    for t in range(steps + 1):
+        csr = _check_csr(impl.active_sets(), n, m, name)
+        if isinstance(csr, str):
+            return fail(csr)
+        W = np.asarray(impl.weights(), dtype=np.float64)
+        if W.shape != (m, d):
+            return fail(f"weights() has shape {W.shape}, expected {(m, d)}")
+        if expected_W is not None:
+            W_exp, tol = expected_W
+            err = float(np.abs(W - W_exp).max())
+            res._note("weights", err / tol)
+            if err > tol:
+                r = int(np.abs(W - W_exp).max(axis=1).argmax())
+                return fail(f"the step moved W by something else than the Gauss-Newton update of its own "
+                            f"sets: off by {err:.3e} (tolerance {tol:.3e}), worst neuron {r}")
+        truth = fired_truth(W, problem.X, b, spec.dtype)
+        found = pair_keys(csr, m)
+        recall, precision, wrong = recall_precision(found, truth)
+        res.recall.append(recall)
+        res.precision.append(precision)
+        if wrong.size:
+            i, r = divmod(int(wrong[0]), m)
+            z = float(W[r] @ X64[i])
+            return fail(f"reported neuron {r} for input {i}, which does not fire: z = {z:.17g} <= b = {b:.17g} "
+                        f"({wrong.size} such pair(s))")
+
+        # exact predictions at its weights, and the reference's
+        Zf = np.einsum("pd,pd->p", W[csr[1]], X64[rows_of(csr[0])])  # z of the reported pairs
+        rows = rows_of(csr[0])
+        f_sets = np.bincount(rows, weights=a[csr[1]] * (Zf - b), minlength=n) / math.sqrt(m)
+        f_true = np.zeros(n)
+        for s in range(0, m, _TRUTH_ROWS):
+            f_true += (a[s : s + _TRUTH_ROWS] @ np.maximum(W[s : s + _TRUTH_ROWS] @ X64.T - b, 0.0)) / math.sqrt(m)
+        f_ref = ref.predict()
+        res.residual.append(float(np.linalg.norm(f_true - y)))
+        res.residual_reference.append(float(np.linalg.norm(f_ref - y)))
+        res.prediction_gap.append(float(np.linalg.norm(f_true - f_ref)) / ynorm)
+
+        # consistency with its own sets (E = 0 in compare's model)
+        fired = np.diff(csr[0])
+        rownorm = np.linalg.norm(W[csr[1]], axis=1) if csr[1].size else np.zeros(1)
+        s_i = np.bincount(rows, weights=np.abs(Zf - b), minlength=n) / math.sqrt(m)
+        df_round = np.sqrt(fired / m) * (d + 2) * u * float(rownorm.max()) + np.sqrt(fired + 2) * u * s_i
+        f = impl.predict()
+        if f.shape != (n,) or f.dtype != np.float64:
+            return fail(f"predict() must return float64 of shape {(n,)}, got {f.dtype} {f.shape}")
+        errs = np.abs(f - f_sets)
+        tol_f = SAFETY * df_round + 1e-300
+        res._note("predict", float((errs / tol_f).max()))
+        if np.any(errs > tol_f):
+            i = int((errs / tol_f).argmax())
+            return fail(f"predict() at input {i} is {f[i]!r}, but its reported set sums to {f_sets[i]!r}")
+        C = np.zeros((n, n))
+        if csr[1].size:
+            M = np.zeros((n, m), dtype=np.float64)
+            M[rows, csr[1]] = 1.0
+            C = M @ M.T
+        G_sets = XXt * C / m
+        G = np.asarray(impl.gram(), dtype=np.float64)
+        err = float(np.abs(G - G_sets).max()) if G.shape == (n, n) else math.inf
+        tol = SAFETY * (n + d + 2) * u * max(float(np.abs(G_sets).max()), 1.0 / m)
+        res._note("gram", err / tol)
+        if err > tol:
+            return fail(f"gram() differs from the Gram matrix of its reported sets by {err:.3e} (tolerance {tol:.3e})")
+        if t == steps:
+            break
+
+        # the update its own sets imply, with compare's one-step error bound
+        sol = solve_gram(G_sets, f_sets - y, fired > 0)
+        coef = np.zeros((m, d))
+        np.add.at(coef, csr[1], sol.g[rows][:, None] * X64[rows])
+        W_next = W - step_size * (a / math.sqrt(m))[:, None] * coef
+        inv_sqrt = 0.0 if sol.rank == 0 else 1.0 / math.sqrt(sol.eig_min_kept)
+        jt = math.sqrt(max(sol.eig_max, 0.0)) * float(np.linalg.norm(sol.g))
+        E = step_size * inv_sqrt * float(np.linalg.norm(df_round)) + step_size * (n * sol.condition + n + 2) * u * jt
+        expected_W = (W_next, SAFETY * E + 4 * u * max(float(np.abs(W).max()), 1.0))
+        impl.step()
+        ref.step()
+    return res

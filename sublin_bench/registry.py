@@ -40,6 +40,7 @@ BUILTINS = {
     "cupy": "sublin_bench.impls.cupy_band:CupyBandTrainer",
     "band-implicit": "sublin_bench.impls.band_implicit:BandImplicitTrainer",
     "dense-stream": "sublin_bench.impls.dense_stream:DenseStreamTrainer",
+    "lsh": "sublin_bench.impls.lsh:LSHTrainer",
 }
 _OWN_DIST = "sublin-bench"
 
