@@ -35,9 +35,21 @@ def build_trainer(name: str, spec: ProblemSpec, *, step_size: float = 1.0, **opt
     return registry.create(name, make_problem(spec), step_size=step_size, **options)
 
 
-def time_steps(trainer: Trainer, steps: int = 3) -> tuple[float, list[StepInfo]]:
+def time_steps(trainer: Trainer, steps: int = 3, between=None) -> tuple[float, list[StepInfo]]:
     """Wall time of ``steps`` consecutive steps divided by ``steps`` (README.md, "What the main job prints"),
-    and their StepInfos."""
-    t0 = time.perf_counter()
-    infos = [trainer.step() for _ in range(steps)]
-    return (time.perf_counter() - t0) / steps, infos
+    and their StepInfos. ``between(trainer)``, if given, is called before every step and
+    after the last, outside the timing (a measurement of the state, e.g. an approximate
+    implementation's recall)."""
+    if between is None:
+        t0 = time.perf_counter()
+        infos = [trainer.step() for _ in range(steps)]
+        return (time.perf_counter() - t0) / steps, infos
+    total = 0.0
+    infos = []
+    for _ in range(steps):
+        between(trainer)
+        t0 = time.perf_counter()
+        infos.append(trainer.step())
+        total += time.perf_counter() - t0
+    between(trainer)
+    return total / steps, infos

@@ -44,6 +44,7 @@ from .errors import ConfigError, SublinError
 from .memory import format_bytes
 from .problem import ProblemSpec, make_problem
 from .provenance import describe, provenance, provenance_differences
+from .conformance import measure_recall
 from .runner import check_memory, time_steps
 
 RESULTS = "results.jsonl"
@@ -533,7 +534,9 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         rec["problem_seconds"] = time.perf_counter() - t0 - rec["weights_seconds"]
         trainer = registry.create(impl, problem)
         counts0 = np.asarray(trainer._counts(), dtype=np.float64)  # |S_i ∩ S_j| at t = 0, outside the timing
-        per_iter, infos = time_steps(trainer, cfg.steps)
+        measured = []  # an approximate implementation's recall and exact residual, t = 0 .. steps
+        between = None if trainer.exact else (lambda tr: measured.append(measure_recall(tr)))
+        per_iter, infos = time_steps(trainer, cfg.steps, between)
     except SublinError as exc:  # too large for memory (MemoryBudgetError), bad size, ...
         return rec | {"status": "skipped", "reason": str(exc)}
     rec |= {
@@ -549,6 +552,8 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         "gram_condition": [i.gram_condition for i in infos],
         "data_source": problem.data,
         **data_effects(problem, counts0, problem_cache),
+        **({"recall": [x["recall"] for x in measured], "exact_residual": [x["residual"] for x in measured]}
+           if measured else {}),
         "finished_at": time.time(),
     }
     del trainer
