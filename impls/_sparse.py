@@ -363,5 +363,14 @@ class SparseTrainer(Trainer):
     def active_sets(self):
         return self._ptr.copy(), self._given_indices(self._ptr, self._idx)
 
+    def neuron_view(self):
+        """The neuron-major view the step keeps anyway (``_U``, ``_uptr``, ``_uinp``): the
+        products ``J v`` and ``J^T u`` then cost ``O(K d)``, nothing of size m."""
+        from sublin_bench.solvers import NeuronView
+
+        U = self._U
+        return NeuronView(a=self._a64[U], ptr=self._uptr, inputs=self._uinp,
+                          problem_rows=U if self._perm is None else self._perm[U], m=self.problem.m)
+
     def weights(self):
         return self._given_rows(self._W)

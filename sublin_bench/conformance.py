@@ -476,3 +476,22 @@ def compare_approximate(
         impl.step()
         ref.step()
     return res
+
+
+def measure_recall(trainer) -> dict:
+    """The recall and precision of ``trainer``'s reported fired sets against the true ones
+    at its own weights, and its exact residual ``||f(W_t) - y||`` (what an approximate
+    implementation's own ``residual_norm``, summed over the sets it found, is not).
+    ``O(m n d)``: for measuring, outside any timed region."""
+    problem = trainer.problem
+    m = problem.m
+    W = np.asarray(trainer.weights(), dtype=np.float64)
+    truth = fired_truth(W, problem.X, problem.b, problem.spec.dtype)
+    recall, precision, _ = recall_precision(pair_keys(trainer.active_sets(), m), truth)
+    X64 = problem.X.astype(np.float64)
+    a = problem.a.astype(np.float64)
+    f = np.zeros(problem.n)
+    for s in range(0, m, _TRUTH_ROWS):
+        f += a[s : s + _TRUTH_ROWS] @ np.maximum(W[s : s + _TRUTH_ROWS] @ X64.T - problem.b, 0.0)
+    f /= math.sqrt(m)
+    return {"recall": recall, "precision": precision, "residual": float(np.linalg.norm(f - problem.y))}

@@ -19,8 +19,9 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import ConfigError, DivergenceError
-from .linalg import GramSolve, gram_from_counts, input_gram, solve_gram
+from .linalg import GramSolve, gram_from_counts, input_gram, rows_of
 from .problem import Problem, ProblemSpec
+from .solvers import NeuronView, Solver, j_v, jt_u, make_solver
 
 __all__ = ["Trainer", "StepInfo", "UpdateResult", "validate_step_size"]
 
@@ -66,6 +67,12 @@ class StepInfo:
     gram_solve: GramSolve = field(repr=False, compare=False)
     seconds: float
     work: dict = field(default_factory=dict)
+    #: The solver (``exact``, ``sketch``, ``cg``, ``gd``; :mod:`sublin_bench.solvers`), its
+    #: iterations (products ``J^T u`` / ``J v`` pairs; 0 for ``exact``) and the achieved
+    #: relative residual ``||G g - r|| / ||r||`` of the solve (0 for ``exact``).
+    solver: str = "exact"
+    solver_iterations: int = 0
+    solver_residual: float = 0.0
 
     @property
     def gram_condition(self) -> float:
@@ -149,6 +156,12 @@ class Trainer(abc.ABC):
         self._XXt = input_gram(problem.X)
         self._totals: Counter = Counter()
         self.build_seconds = 0.0
+        self.solver: Solver = make_solver("exact")
+
+    def set_solver(self, solver="exact", **options) -> None:
+        """Solve the Gauss-Newton system with ``solver`` from the next step on (a name from
+        :data:`sublin_bench.solvers.SOLVERS` with its options, or a Solver)."""
+        self.solver = make_solver(solver, **options)
 
     # -- what implementations provide -------------------------------------------------
 
@@ -182,6 +195,53 @@ class Trainer(abc.ABC):
     @abc.abstractmethod
     def weights(self) -> np.ndarray:
         """``W_t`` as an (m, d) array (a copy)."""
+
+    def neuron_view(self) -> NeuronView:
+        """The fired pairs neuron by neuron (:class:`~sublin_bench.solvers.NeuronView`), from
+        which ``J v`` and ``J^T u`` are computed. This default derives it from
+        :meth:`active_sets` (``O(K log K)``); the sparse implementations return their own
+        state."""
+        ptr, idx = self.active_sets()
+        inputs = rows_of(ptr)
+        order = np.lexsort((inputs, idx))
+        rows, first = np.unique(idx[order], return_index=True)
+        uptr = np.append(first, idx.size).astype(np.int64)
+        return NeuronView(a=self.problem.a[rows].astype(np.float64), ptr=uptr,
+                          inputs=inputs[order].astype(np.int64), problem_rows=rows.astype(np.int64),
+                          m=self.problem.m)
+
+    def _X64_products(self) -> np.ndarray:
+        """The inputs in float64, for the products."""
+        X = getattr(self, "_X64", None)
+        return X if X is not None else self.problem.X.astype(np.float64)
+
+    def jt_u(self, u) -> tuple[np.ndarray, np.ndarray]:
+        """``J^T u`` at the current weights: ``(rows, V)`` with ``rows`` the neurons that
+        fire for some input (problem order, ascending) and ``V`` (len(rows), d) their rows
+        of ``J^T u`` (every other row is zero). ``O(K d)`` on the implementation's own
+        fired pairs."""
+        u = np.asarray(u, dtype=np.float64)
+        if u.shape != (self.problem.n,):
+            raise ConfigError(f"jt_u needs a vector of length n = {self.problem.n}, got shape {u.shape}.")
+        view = self.neuron_view()
+        V = jt_u(view, self._X64_products(), u)
+        order = np.argsort(view.problem_rows, kind="stable")
+        return view.problem_rows[order], V[order]
+
+    def j_v(self, rows, V) -> np.ndarray:
+        """``J v`` at the current weights for ``v`` given on the neurons ``rows`` (problem
+        order, ascending) as ``V`` (len(rows), d) and zero elsewhere. ``O(K d)``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        V = np.asarray(V, dtype=np.float64)
+        if V.shape != (rows.size, self.problem.d):
+            raise ConfigError(f"j_v needs V of shape (len(rows), d) = {(rows.size, self.problem.d)}, got {V.shape}.")
+        view = self.neuron_view()
+        pos = np.searchsorted(rows, view.problem_rows)
+        hit = (pos < rows.size) & (rows[np.minimum(pos, max(rows.size - 1, 0))] == view.problem_rows) \
+            if rows.size else np.zeros(view.k, dtype=bool)
+        Vu = np.zeros((view.k, self.problem.d))
+        Vu[hit] = V[pos[hit]]
+        return j_v(view, self._X64_products(), Vu)
 
     def _sync(self) -> None:
         """Wait for queued device work (GPU implementations override this), so that a
@@ -223,7 +283,7 @@ class Trainer(abc.ABC):
             counts = np.asarray(self._counts())
             fired = np.diagonal(counts)  # |S_i|, exact integers in counts' dtype
             G = gram_from_counts(self._XXt, counts, self.problem.m)
-            sol = solve_gram(G, r, fired > 0)
+            sol = self.solver.solve(self, G, r, fired > 0)
             upd = self._update(sol.g)
             self._sync()
         seconds = time.perf_counter() - t0
@@ -243,6 +303,9 @@ class Trainer(abc.ABC):
             gram_solve=sol,
             seconds=seconds,
             work=dict(upd.work),
+            solver=self.solver.name,
+            solver_iterations=sol.iterations,
+            solver_residual=sol.relative_residual,
         )
         self.t += 1
         return info

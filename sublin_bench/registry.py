@@ -172,8 +172,10 @@ def memory_estimate(name: str, spec) -> int:
     return cls.memory_estimate(spec) + problem + solve_memory_estimate(spec.n)
 
 
-def create(name: str, problem: Problem, *, step_size: float = 1.0, **options) -> Trainer:
-    """Build the trainer ``name`` on ``problem``.
+def create(name: str, problem: Problem, *, step_size: float = 1.0, solver="exact", **options) -> Trainer:
+    """Build the trainer ``name`` on ``problem``, solving its Gauss-Newton systems with
+    ``solver`` (a name from :data:`sublin_bench.solvers.SOLVERS`, or a Solver from
+    ``solvers.make_solver(name, **options)``); every implementation takes every solver.
 
     The memory estimate is checked against the available memory first, so an oversized
     configuration is refused before anything is allocated.
@@ -203,9 +205,14 @@ def create(name: str, problem: Problem, *, step_size: float = 1.0, **options) ->
             f"unknown option(s) {', '.join(map(repr, unknown))} for implementation {name!r}; "
             f"it takes step_size and {takes}."
         )
+    from .solvers import make_solver
+
+    chosen = make_solver(solver)  # a bad name is refused before anything is built
     spec = problem.spec
     check_fits(cls.memory_estimate(spec) + solve_memory_estimate(spec.n), f"the {name!r} trainer for {problem.spec.describe()}")
-    return cls(problem, step_size=step_size, **options)
+    trainer = cls(problem, step_size=step_size, **options)
+    trainer.solver = chosen
+    return trainer
 
 
 def options_of(cls: type[Trainer]) -> set[str] | None:
