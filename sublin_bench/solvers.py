@@ -29,7 +29,10 @@ every solver (each implementation's ``_update``). What changes is ``g``:
 ``cg``
     Conjugate gradients on ``G g = r`` itself, matrix-free (``G v = J (J^T v)``), with the
     Jacobi preconditioner ``diag(G)_i = |S_i| / m``. No sketch, no ``k^3`` term; the
-    iteration count grows with ``sqrt(cond(G))``.
+    iteration count grows with ``sqrt(cond(G))``. Like any CG it assumes ``G`` is
+    non-singular on the fired inputs (distinct inputs, enough fired neurons): on a rank
+    deficient ``G`` with ``r`` outside its range the iterates grow without bound (use
+    ``exact`` or ``sketch``, whose SVD branch restricts to the range).
 ``gd``
     Full-batch gradient descent on ``||f - y||^2 / 2``: ``g = rate r / lambda_max`` with
     ``lambda_max`` of ``G`` estimated by ``power_iterations`` power iterations (``G v``
@@ -161,6 +164,24 @@ class Solve(GramSolve):
         self.iterations = int(iterations)
         self.relative_residual = float(relative_residual)
         self._precond = precond  # (P, G block) until read, then the number
+
+    def _spec(self):
+        if self._spectrum is None:
+            if self._block is None or self._block.size == 0:
+                self._spectrum = (0.0, 0.0, 0.0)
+            else:  # an iterative solve has not proved the block definite: keep what is above the cutoff
+                lam = np.linalg.eigvalsh(self._block)
+                cutoff = lam.size * np.finfo(np.float64).eps * max(float(lam[-1]), 0.0)
+                kept = lam[lam > cutoff]
+                self._spectrum = (float(lam[-1]), float(kept[0]) if kept.size else 0.0, float(cutoff))
+            self._block = None
+        return self._spectrum
+
+    @property
+    def condition(self) -> float:
+        if self.rank == 0 or self.eig_min_kept == 0:
+            return 1.0 if self.eig_max == 0 else float("inf")
+        return self.eig_max / self.eig_min_kept
 
     @property
     def preconditioned_condition(self) -> float:

@@ -1,0 +1,160 @@
+"""The solvers (sublin_bench/solvers.py) and the products they rest on.
+
+* ``J v`` and ``J^T u`` of every implementation, on its own fired pairs, against the
+  explicit Jacobian built from dense's fired sets;
+* every exact implementation with ``sketch`` and ``cg`` agrees with dense's exact step
+  within the solve's own bound, and with ``gd`` with dense's ``gd``, step after step
+  (conformance.compare documents the bound);
+* a solver that lies about its solution is caught.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from sublin_bench import ProblemSpec, make_problem, registry
+from sublin_bench.conformance import AGREE, DISAGREE, compare
+from sublin_bench.errors import ConfigError
+from sublin_bench.solvers import SOLVERS, SketchSolver, Solve, make_solver
+
+EXACT = [n for n in registry.names() if registry.get(n).exact and registry.available(n)[0]]
+ALL = [n for n in registry.names() if registry.available(n)[0]]
+
+
+def explicit_jacobian(problem, ptr, idx):
+    """J (n, m d) from fired sets, by its definition."""
+    m, n, d = problem.m, problem.n, problem.d
+    J = np.zeros((n, m, d))
+    X = problem.X.astype(np.float64)
+    a = problem.a.astype(np.float64)
+    for i in range(n):
+        for r in idx[ptr[i] : ptr[i + 1]]:
+            J[i, r] = a[r] * X[i] / math.sqrt(m)
+    return J.reshape(n, m * d)
+
+
+@st.composite
+def specs(draw):
+    return ProblemSpec(m=draw(st.integers(1, 600)), n=draw(st.integers(1, 12)), d=draw(st.integers(1, 8)),
+                       alpha=draw(st.floats(0.0, 0.7)), seed=draw(st.integers(0, 2**16)),
+                       dtype=draw(st.sampled_from(["float64", "float32"])))
+
+
+@pytest.mark.parametrize("name", ALL)
+@given(spec=specs(), steps=st.integers(0, 2), data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_products_match_the_explicit_jacobian(name, spec, steps, data):
+    p = make_problem(spec)
+    t = registry.create(name, p)
+    t.run(steps)
+    ptr, idx = t.active_sets()  # its own fired sets (an approximate one's found sets)
+    J = explicit_jacobian(p, ptr, idx)
+    u = np.asarray(data.draw(st.lists(st.floats(-10, 10), min_size=spec.n, max_size=spec.n)))
+    rows, V = t.jt_u(u)
+    full = np.zeros((spec.m, spec.d))
+    full[rows] = V
+    want = (J.T @ u).reshape(spec.m, spec.d)
+    scale = (np.abs(J.T) @ np.abs(u)).reshape(spec.m, spec.d)
+    tol = 4 * (spec.n + 2) * np.finfo(float).eps * scale + 1e-300
+    assert np.all(np.abs(full - want) <= tol)
+    assert set(rows.tolist()) == set(np.unique(idx).tolist())
+    Vr = np.random.default_rng(1).standard_normal((rows.size, spec.d))
+    v = np.zeros((spec.m, spec.d))
+    v[rows] = Vr
+    got = t.j_v(rows, Vr)
+    want = J @ v.ravel()
+    scale = np.abs(J) @ np.abs(v.ravel())
+    note(f"{name} {spec.describe()}")
+    assert np.all(np.abs(got - want) <= 4 * (spec.m * spec.d + 2) * np.finfo(float).eps * scale + 1e-300)
+
+
+@pytest.mark.parametrize("solver", ["sketch", "cg", "gd"])
+@pytest.mark.parametrize("name", EXACT)
+@given(spec=specs(), eta=st.sampled_from([1.0, 0.5]))
+@settings(max_examples=15, deadline=None)
+def test_iterative_solvers_agree_with_dense(name, solver, spec, eta):
+    c = compare(make_problem(spec), name, steps=3, step_size=eta, solver=solver)
+    note(f"{spec.describe()}: {c.status} {c.message} {c.worst}")
+    assert c.status != DISAGREE, c.message
+
+
+@pytest.mark.parametrize("solver", ["sketch", "cg"])
+def test_iterative_solvers_run_to_the_end_on_a_well_conditioned_problem(solver):
+    c = compare(make_problem(ProblemSpec(m=2**13, n=24, d=16, alpha=0.3)), "band", steps=5, solver=solver)
+    assert c.status == AGREE and c.steps_compared == 5, c.message
+
+
+class _Lying(SketchSolver):
+    """Planted bug: perturbs g by 1e-6 relative and claims a perfect solve."""
+
+    def solve(self, trainer, G, r, fired):
+        s = super().solve(trainer, G, r, fired)
+        return Solve(s.g * (1 + 1e-6), s.rank, s.method, iterations=s.iterations, relative_residual=1e-16,
+                     block=G[np.ix_(fired, fired)])
+
+
+def test_a_lying_solver_is_caught():
+    c = compare(make_problem(ProblemSpec(m=2**12, n=16, d=8, alpha=0.3)), "band", steps=3, solver=_Lying())
+    assert c.status == DISAGREE and "weights differ" in c.message, c.message
+
+
+def test_an_unconverged_solve_is_caught():
+    c = compare(make_problem(ProblemSpec(m=2**12, n=16, d=8, alpha=0.3)), "band", steps=3,
+                solver=make_solver("cg", maxiter=1, jacobi=False))
+    assert c.status == DISAGREE and "not its tolerance" in c.message, c.message
+
+
+def test_sketch_preconditioning_is_independent_of_m():
+    """BPSW21's point: the preconditioned system is well conditioned whatever m (and the
+    Gram's own conditioning), so the iteration count does not grow with m."""
+    its, conds = [], []
+    for m in (2**12, 2**14, 2**16):
+        t = registry.create("band", make_problem(ProblemSpec(m=m, n=32, d=16, alpha=0.3)), solver="sketch")
+        info = t.step()
+        its.append(info.solver_iterations)
+        conds.append(info.gram_solve.preconditioned_condition)
+        assert info.solver_residual < 1e-8
+    assert max(conds) <= 10, conds
+    assert max(its) - min(its) <= 6, its
+
+
+def test_gd_descends():
+    t = registry.create("band", make_problem(ProblemSpec(m=2**13, n=16, d=8, alpha=0.3)), solver="gd")
+    res = [i.residual_norm for i in t.run(8)]
+    assert all(b < a for a, b in zip(res, res[1:])), res
+
+
+def test_solver_is_reported_and_the_default_is_exact():
+    p = make_problem(ProblemSpec(m=512, n=8, d=4, alpha=0.2))
+    assert registry.create("band", p).solver.name == "exact"
+    info = registry.create("band", p, solver="cg").step()
+    assert info.solver == "cg" and info.solver_iterations > 0 and info.as_dict()["solver"] == "cg"
+    assert set(SOLVERS) == {"exact", "sketch", "cg", "gd"}
+
+
+@pytest.mark.parametrize("args,msg", [
+    (("newton",), "unknown solver"), (("sketch",), None), (("gd",), None),
+])
+def test_make_solver_names(args, msg):
+    if msg:
+        with pytest.raises(ConfigError, match=msg):
+            make_solver(*args)
+    else:
+        assert make_solver(*args).name == args[0]
+
+
+@pytest.mark.parametrize("name,kw,msg", [
+    ("sketch", {"tol": 0}, "tolerance"), ("sketch", {"gamma": 0.5}, "gamma"), ("cg", {"maxiter": 0}, "maxiter"),
+    ("gd", {"rate": 2.0}, "rate"), ("cg", {"bogus": 1}, "bad option"),
+])
+def test_bad_solver_options_are_refused(name, kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        make_solver(name, **kw)
+
+
+def test_create_refuses_an_unknown_solver_before_building():
+    with pytest.raises(ConfigError, match="unknown solver"):
+        registry.create("dense", make_problem(ProblemSpec(m=64, n=4, d=3, alpha=0.2)), solver="lu")
