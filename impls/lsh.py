@@ -73,15 +73,12 @@ regime, so ``lsh`` is not sublinear (``sublinear = False``).
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
 from sublin_bench.impls._sparse import SparseTrainer
 from sublin_bench.impls.dense import block_rows
 from sublin_bench.errors import ConfigError
-from sublin_bench.linalg import indptr_from_counts
 
 #: Defaults, from the search in benchmarks/lsh_search.py (README.md, "Exact against approximate").
 DEFAULT_K = 1

@@ -7,6 +7,7 @@ import math
 import re
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from . import __version__, registry
 from .errors import SublinError
+from .interface import validate_step_size
 from .problem import ProblemSpec
 from .sweep import MAX_SIZE, SweepConfig
 
@@ -202,9 +204,11 @@ def _build_with_progress(impl, spec, **kw):
 @_spec_options
 @click.option("--steps", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--step-size", type=float, default=1.0, show_default=True, help="Gauss-Newton step size eta.")
+@click.option("--solver", type=click.Choice(["exact", "sketch", "cg", "gd"]), default="exact", show_default=True,
+              help="How the Gauss-Newton system is solved (sublin_bench/solvers.py).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_threads_option
-def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_json, threads):
+def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solver, as_json, threads):
     """Train one implementation for a few steps and print a per-step table.
 
     Exits non-zero (one line) if training diverges to inf/NaN.
@@ -216,12 +220,12 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_j
     t_all = time.perf_counter()
     spec = ProblemSpec(m=m, n=n, d=_dimension(data, d), alpha=alpha, seed=seed, b=b, dtype=dtype, init=init,
                        data=data)
-    trainer = build_trainer(impl, spec, step_size=step_size) if as_json else _build_with_progress(
-        impl, spec, step_size=step_size)
+    trainer = build_trainer(impl, spec, step_size=step_size, solver=solver) if as_json else _build_with_progress(
+        impl, spec, step_size=step_size, solver=solver)
     setup = time.perf_counter() - t_all  # problem (sampling, if any) plus the build
     infos = []
     if not as_json:
-        console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}")
+        console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}, solver {trainer.solver!r}")
         if data != "sphere":
             pre = trainer.problem.data["preprocessing"]
             console.print(f"data: {data} ({trainer.problem.data['rows_used']} of {trainer.problem.data['rows_available']} "
@@ -238,7 +242,8 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_j
         stored = getattr(trainer, "stored", None)
         console.print(f"index build: {trainer.build_seconds:.4f} s (problem and build: {setup:.4f} s)"
                       + (f"; {stored} neurons stored of {spec.m}" if stored is not None else ""))
-        table = Table("step", "residual", "fired mean", "fired max", "flips", "moved", "seconds", "work")
+        table = Table("step", "residual", "fired mean", "fired max", "flips", "moved", "seconds", "work",
+                      *(["solver its", "solve rel. residual"] if solver != "exact" else []))
     for _ in range(steps):
         info = trainer.step()
         infos.append(info)
@@ -246,6 +251,7 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_j
             table.add_row(
                 str(info.step), f"{info.residual_norm:.3e}", f"{info.fired_mean:.1f}", str(info.fired_max),
                 str(info.flips), str(info.moved), f"{info.seconds:.4f}", str(info.work.get("work", "")),
+                *([str(info.solver_iterations), f"{info.solver_residual:.1e}"] if solver != "exact" else []),
             )
     final = float(((trainer.predict() - trainer.problem.y) ** 2).sum() ** 0.5)
     if as_json:
@@ -253,6 +259,8 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_j
             "impl": impl,
             "spec": {k: getattr(spec, k) for k in ("m", "n", "d", "alpha", "seed", "dtype")} | {"b": spec.threshold},
             "step_size": step_size,
+            "solver": trainer.solver.name,
+            "solver_options": trainer.solver.options(),
             "build_seconds": trainer.build_seconds,
             "steps": [i.as_dict() for i in infos],
             "final_residual_norm": final,
@@ -273,6 +281,57 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, as_j
             console.print(f"[yellow]the residual grew {final / infos[0].residual_norm:.3g}x over the run: "
                           f"training diverges at step size {step_size:g}; try a smaller --step-size[/]")
         console.print(f"[dim]{escape(describe(provenance()))}[/]")
+
+
+@cli.command()
+@click.option("--impl", "impls", multiple=True, help="Implementation(s), repeatable [default: dense, band].")
+@click.option("--solver", "solvers", multiple=True, type=click.Choice(["exact", "sketch", "cg", "gd"]),
+              help="Solver(s), repeatable [default: exact and gd].")
+@click.option("--m", "m", type=SIZE, default="2**18", show_default=True, help="Width (neurons).")
+@click.option("--n", "n", type=SIZE, default=32, show_default=True, help="Number of inputs.")
+@click.option("--d", "d", type=SIZE, default=None, help="Input dimension [default: 32 on the sphere, the data set's otherwise].")
+@click.option("--alpha", "alphas", type=float, multiple=True, help="Sparsity exponent(s) [default: 0.24].")
+@click.option("--eps", type=float, default=1e-8, show_default=True, help="Stop at ||f - y|| <= eps ||y||.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--max-seconds", type=float, default=600.0, show_default=True, help="Per combination, including the build.")
+@click.option("--step-size", type=float, default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@_INIT_OPTION
+@_DATA_OPTION
+@click.option("--out", default="reports/converge", show_default=True, type=click.Path(file_okay=False))
+@_threads_option
+def converge(impls, solvers, m, n, d, alphas, eps, max_steps, max_seconds, step_size, seed, dtype, init, data, out,
+             threads):
+    """Time to accuracy: every --impl x --solver (x --alpha) from the same problem until
+    ||f - y|| <= eps ||y|| (or --max-steps / --max-seconds), timing everything including
+    the problem and the build.
+
+    Writes results.jsonl (resumable: finished combinations are kept), report.md and
+    converge.png (residual against wall time and iterations) into --out.
+
+    \b
+    Example:
+      sublin-bench converge --impl band --solver exact --solver gd --m 2**20 --eps 1e-8
+    """
+    from .converge import run_converge, write_report
+
+    _apply_threads(threads)
+    if not (0 < eps < 1):
+        raise click.BadParameter(f"--eps must be in (0, 1), got {eps!r}.", param_hint="--eps")
+    if not (max_seconds > 0 and math.isfinite(max_seconds)):
+        raise click.BadParameter(f"--max-seconds must be a finite number > 0, got {max_seconds!r}.",
+                                 param_hint="--max-seconds")
+    validate_step_size(step_size)
+    impls = list(dict.fromkeys(impls or ("dense", "band")))
+    for nm in impls:
+        registry.get(nm)  # unknown names: one line listing the known ones
+    base = {"m": m, "n": n, "d": _dimension(data, d), "seed": seed, "dtype": dtype, "eps": eps,
+            "max_steps": max_steps, "max_seconds": max_seconds, "step_size": step_size, "init": init, "data": data}
+    records = run_converge(impls, list(dict.fromkeys(solvers or ("exact", "gd"))), list(dict.fromkeys(alphas or (0.24,))),
+                           base, out, say=lambda s: console.print(escape(s)))
+    path = write_report(records, out)
+    console.print(f"report: {path}  plot: {Path(out) / 'converge.png'}")
 
 
 class _null:

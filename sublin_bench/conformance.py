@@ -321,7 +321,6 @@ def fired_truth(W: np.ndarray, X: np.ndarray, b: float, dtype: str) -> FiredTrut
     pairs into surely fired and possibly fired: a pair within ``SAFETY (d + 2) u ||w_r||``
     of ``b`` (the rounding of one evaluation) may legitimately be reported either way."""
     m, d = W.shape
-    n = X.shape[0]
     u = float(np.finfo(dtype).eps) / 2
     X64 = np.asarray(X, dtype=np.float64)
     sure, possible = [np.empty(0, np.int64)], [np.empty(0, np.int64)]

@@ -158,3 +158,27 @@ def test_bad_solver_options_are_refused(name, kw, msg):
 def test_create_refuses_an_unknown_solver_before_building():
     with pytest.raises(ConfigError, match="unknown solver"):
         registry.create("dense", make_problem(ProblemSpec(m=64, n=4, d=3, alpha=0.2)), solver="lu")
+
+
+def test_converge_reaches_eps_resumes_and_refuses_another_configuration(tmp_path):
+    from click.testing import CliRunner
+
+    from sublin_bench.cli import cli
+
+    args = ["converge", "--impl", "band", "--solver", "exact", "--solver", "cg", "--m", "2**12", "--n", "8",
+            "--d", "4", "--max-steps", "50", "--out", str(tmp_path)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    import json
+
+    recs = [json.loads(x) for x in lines]
+    assert all(x["status"] == "reached" and x["final_relative_residual"] <= 1e-8 for x in recs)
+    assert all(x["trace"][0]["seconds"] > 0 and x["seconds"] >= x["trace"][0]["seconds"] for x in recs)
+    assert (tmp_path / "report.md").exists() and (tmp_path / "converge.png").exists()
+    r = CliRunner().invoke(cli, args + ["--solver", "gd"])  # one more combination: the others are kept
+    assert r.exit_code == 0 and "resuming: 2 of 3" in r.output, r.output
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
+    r = CliRunner().invoke(cli, [*args[:-2], "--eps", "1e-6", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "another configuration" in r.output
