@@ -69,8 +69,8 @@ def test_rebuilding_changes_no_answer():
     """The tables answer for the current codes whether or not they were rebuilt: a
     rebuild every step and none at all give the same fired sets and weights."""
     p = make_problem(ProblemSpec(m=2**13, n=16, d=8, alpha=0.3, seed=3))
-    always = LSHTrainer(p, rebuild_threshold=1e-12)
-    never = LSHTrainer(p, rebuild_threshold=1.0)
+    always = LSHTrainer(p, bits=3, tables=8, rebuild_threshold=1e-12)
+    never = LSHTrainer(p, bits=3, tables=8, rebuild_threshold=1.0)
     for _ in range(5):
         a, b = always.step(), never.step()
         assert a.work["rebuilds"] == 1 and b.work["rebuilds"] == 0
