@@ -334,6 +334,17 @@ def fired_truth(W: np.ndarray, X: np.ndarray, b: float, dtype: str) -> FiredTrut
     return FiredTruth(np.sort(np.concatenate(sure)), np.sort(np.concatenate(possible)))
 
 
+def exact_predictions(W: np.ndarray, problem: Problem) -> np.ndarray:
+    """``f(W, x_i)`` over every neuron, in blocks of rows (``O(m n d)``): the predictions
+    of the weights themselves, whatever sets an implementation reports."""
+    X64 = problem.X.astype(np.float64)
+    a = problem.a.astype(np.float64)
+    f = np.zeros(problem.n)
+    for s in range(0, problem.m, _TRUTH_ROWS):
+        f += a[s : s + _TRUTH_ROWS] @ np.maximum(W[s : s + _TRUTH_ROWS] @ X64.T - problem.b, 0.0)
+    return f / math.sqrt(problem.m)
+
+
 def pair_keys(csr, m: int) -> np.ndarray:
     """CSR fired sets -> sorted pair keys ``i * m + r``."""
     indptr, indices = csr
@@ -383,8 +394,7 @@ class ApproximateComparison:
     def mean_recall(self) -> float:
         return float(np.mean(self.recall)) if self.recall else float("nan")
 
-    def _note(self, key: str, ratio: float) -> None:
-        self.worst[key] = max(self.worst.get(key, 0.0), float(ratio))
+    _note = Comparison._note
 
 
 def compare_approximate(
@@ -460,9 +470,7 @@ def compare_approximate(
         Zf = np.einsum("pd,pd->p", W[csr[1]], X64[rows_of(csr[0])])  # z of the reported pairs
         rows = rows_of(csr[0])
         f_sets = np.bincount(rows, weights=a[csr[1]] * (Zf - b), minlength=n) / math.sqrt(m)
-        f_true = np.zeros(n)
-        for s in range(0, m, _TRUTH_ROWS):
-            f_true += (a[s : s + _TRUTH_ROWS] @ np.maximum(W[s : s + _TRUTH_ROWS] @ X64.T - b, 0.0)) / math.sqrt(m)
+        f_true = exact_predictions(W, problem)
         f_ref = ref.predict()
         res.residual.append(float(np.linalg.norm(f_true - y)))
         res.residual_reference.append(float(np.linalg.norm(f_ref - y)))
@@ -521,10 +529,5 @@ def measure_recall(trainer) -> dict:
     W = np.asarray(trainer.weights(), dtype=np.float64)
     truth = fired_truth(W, problem.X, problem.b, problem.spec.dtype)
     recall, precision, _ = recall_precision(pair_keys(trainer.active_sets(), m), truth)
-    X64 = problem.X.astype(np.float64)
-    a = problem.a.astype(np.float64)
-    f = np.zeros(problem.n)
-    for s in range(0, m, _TRUTH_ROWS):
-        f += a[s : s + _TRUTH_ROWS] @ np.maximum(W[s : s + _TRUTH_ROWS] @ X64.T - problem.b, 0.0)
-    f /= math.sqrt(m)
+    f = exact_predictions(W, problem)
     return {"recall": recall, "precision": precision, "residual": float(np.linalg.norm(f - problem.y))}
