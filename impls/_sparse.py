@@ -50,6 +50,7 @@ from sublin_bench.impls.dense import block_rows
 from sublin_bench.errors import ConfigError
 from sublin_bench.interface import Trainer, UpdateResult
 from sublin_bench.linalg import rows_of
+from sublin_bench.solvers import view_counts
 
 #: How many rows ahead the kernels prefetch (see :mod:`impls._prefetch`).
 AHEAD = 8
@@ -117,16 +118,9 @@ def neuron_view(ptr, idx, order):
     return U[:nu], uptr[: nu + 1], uinp
 
 
-@numba.njit(cache=True)
-def intersection_counts(uptr, uinp, n):
-    """``C_ij = |S_i ∩ S_j|`` from the neuron-major view. ``O(sum_r c_r^2)``."""
-    C = np.zeros((n, n))
-    for u in range(uptr.shape[0] - 1):
-        for p in range(uptr[u], uptr[u + 1]):
-            i = uinp[p]
-            for q in range(uptr[u], uptr[u + 1]):
-                C[i, uinp[q]] += 1.0
-    return C
+#: ``C_ij = |S_i ∩ S_j|`` from the neuron-major view (one kernel, shared with the solvers'
+#: diagnostics).
+intersection_counts = view_counts
 
 
 #: Bits per pass of :func:`stable_order` (2^11 counters: in L1, two passes up to m = 2^22).
@@ -168,14 +162,13 @@ def stable_order(idx):
 
 @numba.njit(cache=True)
 def derive(ptr, idx, z, a, b, sqrt_m, n):
-    """Everything the next step reads from the fired sets, in one call: predictions,
-    the neuron-major view and the intersection counts. ``O(K log m / RADIX_BITS +
-    sum_r c_r^2)``."""
+    """What every step reads from the fired sets, in one call: predictions and the
+    neuron-major view. ``O(K log m / RADIX_BITS)``. The intersection counts
+    (``O(sum_r c_r^2)``) are formed only when a step asks for them (the exact solver)."""
     f = predictions(ptr, idx, z, a, b, sqrt_m)
     order = stable_order(idx)
     U, uptr, uinp = neuron_view(ptr, idx, order)
-    C = intersection_counts(uptr, uinp, n)
-    return f, U, uptr, uinp, C
+    return f, U, uptr, uinp
 
 
 @numba.njit(cache=True)
@@ -321,15 +314,21 @@ class SparseTrainer(Trainer):
     # -- the shared sparse step ---------------------------------------------------------
 
     def _set_derived(self):
-        self._f, self._U, self._uptr, self._uinp, self._C = derive(
+        self._f, self._U, self._uptr, self._uinp = derive(
             self._ptr, self._idx, self._z, self._a64, float(self.problem.b), self._sqrt_m, self.problem.n
         )
+        self._C = None  # the counts of these sets, formed when first asked for
 
     def _predictions(self):
         return self._f
 
     def _counts(self):
+        if self._C is None:
+            self._C = intersection_counts(self._uptr, self._uinp, self.problem.n)
         return self._C
+
+    def _fired_sizes(self):
+        return np.diff(self._ptr)
 
     def _update(self, g):
         U = self._U

@@ -151,6 +151,9 @@ class DenseTrainer(Trainer):
     def _counts(self):
         return self._C
 
+    def _fired_sizes(self):
+        return np.diagonal(self._C)  # formed by every pass anyway
+
     def _update(self, g):
         eta = self.step_size
         g = self.xp.asarray(g)

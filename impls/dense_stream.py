@@ -93,6 +93,9 @@ class DenseStreamTrainer(Trainer):
     def _counts(self):
         return self._C
 
+    def _fired_sizes(self):
+        return np.diagonal(self._C)  # formed by every pass anyway
+
     def _update(self, g):
         dt = self._WU.dtype
         GX = (np.asarray(g)[:, None] * self._X64).astype(dt)

@@ -196,6 +196,11 @@ class Trainer(abc.ABC):
     def weights(self) -> np.ndarray:
         """``W_t`` as an (m, d) array (a copy)."""
 
+    def _fired_sizes(self) -> np.ndarray:
+        """``|S_i(t)|`` for every input (n,), what a matrix-free solver's step reads instead
+        of the counts. This default takes the lengths of :meth:`active_sets`."""
+        return np.diff(self.active_sets()[0])
+
     def neuron_view(self) -> NeuronView:
         """The fired pairs neuron by neuron (:class:`~sublin_bench.solvers.NeuronView`), from
         which ``J v`` and ``J^T u`` are computed. This default derives it from
@@ -280,9 +285,13 @@ class Trainer(abc.ABC):
             r = f - self.problem.y
             if not np.isfinite(r).all():
                 raise self._diverged("before")
-            counts = np.asarray(self._counts())
-            fired = np.diagonal(counts)  # |S_i|, exact integers in counts' dtype
-            G = gram_from_counts(self._XXt, counts, self.problem.m)
+            if self.solver.needs_gram:
+                counts = np.asarray(self._counts())
+                fired = np.diagonal(counts)  # |S_i|, exact integers in counts' dtype
+                G = gram_from_counts(self._XXt, counts, self.problem.m)
+            else:  # a matrix-free solver: no counts, no n x n Gram
+                fired = np.asarray(self._fired_sizes())
+                G = None
             sol = self.solver.solve(self, G, r, fired > 0)
             upd = self._update(sol.g)
             self._sync()

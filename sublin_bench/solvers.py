@@ -66,7 +66,7 @@ from scipy.sparse.linalg import LinearOperator, cg
 from .errors import ConfigError
 from .linalg import GramSolve, solve_gram
 
-__all__ = ["SOLVERS", "Solve", "NeuronView", "make_solver", "jt_u", "j_v"]
+__all__ = ["SOLVERS", "Solve", "NeuronView", "make_solver", "jt_u", "j_v", "view_counts", "view_gram_block"]
 
 SOLVERS = ("exact", "sketch", "cg", "gd")
 
@@ -140,6 +140,29 @@ def _sketch_jt(a, ptr, inputs, X, s, zeta, inv_sqrt_m, seed):
     return SJ
 
 
+@numba.njit(cache=True)
+def view_counts(uptr, uinp, n):
+    """``C_ij = |S_i ∩ S_j|`` (n, n, exact integers in float64) from a neuron-major view
+    (neuron ``u`` fires on the inputs ``uinp[uptr[u]:uptr[u+1]]``). ``O(sum_r c_r^2)``
+    with ``c_r`` the inputs neuron r fires on."""
+    C = np.zeros((n, n))
+    for u in range(uptr.shape[0] - 1):
+        for p in range(uptr[u], uptr[u + 1]):
+            i = uinp[p]
+            for q in range(uptr[u], uptr[u + 1]):
+                C[i, uinp[q]] += 1.0
+    return C
+
+
+def view_gram_block(view: NeuronView, XXt: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The block ``G[idx, idx]`` of ``G = J J^T`` from the fired pairs of ``view``: what
+    the iterative solvers' diagnostics read (``O(sum_r c_r^2 + n^2)``, outside the step)."""
+    from .linalg import gram_from_counts
+
+    C = view_counts(view.ptr, view.inputs, XXt.shape[0])
+    return gram_from_counts(XXt, C, view.m)[np.ix_(idx, idx)]
+
+
 def jt_u(view: NeuronView, X: np.ndarray, u: np.ndarray) -> np.ndarray:
     """``J^T u`` on the rows of ``view`` (k, d)."""
     return _jt_u(view.a, view.ptr, view.inputs, X, np.asarray(u, dtype=np.float64), 1.0 / math.sqrt(view.m))
@@ -163,18 +186,30 @@ class Solve(GramSolve):
         super().__init__(g, rank, method, spectrum=spectrum, block=block)
         self.iterations = int(iterations)
         self.relative_residual = float(relative_residual)
-        self._precond = precond  # (P, G block) until read, then the number
+        self._precond = precond  # P (the preconditioner) until read, then the number
+
+    def _fired_block(self):
+        """The fired block of ``G`` (formed now if the step left a function for it)."""
+        if callable(self._block):
+            self._block = self._block()
+        return self._block
+
+    def _release(self):
+        """Drop the block once both diagnostics that read it are computed."""
+        if self._spectrum is not None and not isinstance(self._precond, np.ndarray):
+            self._block = None
 
     def _spec(self):
         if self._spectrum is None:
-            if self._block is None or self._block.size == 0:
+            block = self._fired_block()
+            if block is None or block.size == 0:
                 self._spectrum = (0.0, 0.0, 0.0)
             else:  # an iterative solve has not proved the block definite: keep what is above the cutoff
-                lam = np.linalg.eigvalsh(self._block)
+                lam = np.linalg.eigvalsh(block)
                 cutoff = lam.size * np.finfo(np.float64).eps * max(float(lam[-1]), 0.0)
                 kept = lam[lam > cutoff]
                 self._spectrum = (float(lam[-1]), float(kept[0]) if kept.size else 0.0, float(cutoff))
-            self._block = None
+            self._release()
         return self._spectrum
 
     @property
@@ -188,19 +223,24 @@ class Solve(GramSolve):
         """``cond(P^T G P)`` of a ``sketch`` solve (nan for the other solvers)."""
         if self._precond is None:
             return float("nan")
-        if isinstance(self._precond, tuple):
-            P, Gb = self._precond
-            lam = np.linalg.eigvalsh(P.T @ Gb @ P)
+        if isinstance(self._precond, np.ndarray):
+            P = self._precond
+            lam = np.linalg.eigvalsh(P.T @ self._fired_block() @ P)
             self._precond = float(lam[-1] / lam[0]) if lam[0] > 0 else float("inf")
+            self._release()
         return self._precond
 
 
 class Solver:
     """Base: ``solve(trainer, G, r, fired)`` returns a :class:`Solve`. ``G`` is the Gram
-    matrix from the counts (the exact solver's input; the others use it only for the
-    diagnostics read after the step)."""
+    matrix from the intersection counts when the solver declares ``needs_gram`` (the
+    exact solver), else None: the step then never forms the counts (``O(sum_r c_r^2)``)
+    nor the ``n x n`` Gram, and the solve's diagnostic spectrum is computed from the
+    step's fired pairs when first read, outside the step's time."""
 
     name = ""
+    #: Whether :meth:`solve` needs the Gram matrix ``G`` formed from the counts.
+    needs_gram = False
 
     def options(self) -> dict:
         return {}
@@ -215,6 +255,7 @@ class Solver:
 
 class ExactSolver(Solver):
     name = "exact"
+    needs_gram = True
 
     def solve(self, trainer, G, r, fired):
         sol = solve_gram(G, r, fired)
@@ -261,8 +302,18 @@ def _finish(name, trainer, G, r, fired, g_k, idx, products, iterations, **extra)
     rk = r[idx]
     rn = float(np.linalg.norm(rk))
     res = float(np.linalg.norm(products.G(g_k) - rk)) / rn if rn > 0 else 0.0
-    block = G[np.ix_(idx, idx)] if G is not None else None
-    return Solve(g, idx.size, name, iterations=iterations, relative_residual=res, block=block, **extra)
+    return Solve(g, idx.size, name, iterations=iterations, relative_residual=res,
+                 block=_diagnostic_block(trainer, G, idx, products.view), **extra)
+
+
+def _diagnostic_block(trainer, G, idx, view):
+    """The fired block of ``G`` for the diagnostics: cut from ``G`` when the step formed
+    it, else a function forming it from the step's neuron view when first read (the view's
+    arrays are never modified in place: an implementation's next step makes new ones)."""
+    if G is not None:
+        return G[np.ix_(idx, idx)]
+    XXt = trainer._XXt
+    return lambda: view_gram_block(view, XXt, idx)
 
 
 class SketchSolver(Solver):
@@ -323,9 +374,7 @@ class SketchSolver(Solver):
         count = [0]
         h, info = cg(A, P.T @ r[idx], rtol=self.tol, atol=0.0, maxiter=self.maxiter,
                      callback=lambda _: count.__setitem__(0, count[0] + 1))
-        block = G[np.ix_(idx, idx)] if G is not None else None
-        return _finish(self.name, trainer, G, r, fired, P @ h, idx, pr, count[0],
-                       precond=None if block is None else (P, block))
+        return _finish(self.name, trainer, G, r, fired, P @ h, idx, pr, count[0], precond=P)
 
 
 class CGSolver(Solver):
