@@ -20,6 +20,7 @@ from . import __version__, registry
 from .errors import SublinError
 from .interface import validate_step_size
 from .problem import ProblemSpec
+from .solvers import SOLVERS
 from .sweep import MAX_SIZE, SweepConfig
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -204,7 +205,7 @@ def _build_with_progress(impl, spec, **kw):
 @_spec_options
 @click.option("--steps", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--step-size", type=float, default=1.0, show_default=True, help="Gauss-Newton step size eta.")
-@click.option("--solver", type=click.Choice(["exact", "sketch", "cg", "gd"]), default="exact", show_default=True,
+@click.option("--solver", type=click.Choice(SOLVERS), default="exact", show_default=True,
               help="How the Gauss-Newton system is solved (sublin_bench/solvers.py).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_threads_option
@@ -285,7 +286,7 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solv
 
 @cli.command()
 @click.option("--impl", "impls", multiple=True, help="Implementation(s), repeatable [default: dense, band].")
-@click.option("--solver", "solvers", multiple=True, type=click.Choice(["exact", "sketch", "cg", "gd"]),
+@click.option("--solver", "solvers", multiple=True, type=click.Choice(SOLVERS),
               help="Solver(s), repeatable [default: exact and gd].")
 @click.option("--m", "m", type=SIZE, default="2**18", show_default=True, help="Width (neurons).")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True, help="Number of inputs.")
@@ -485,12 +486,21 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
 @cli.command()
 @click.option("--impl", "impls", multiple=True, help="Implementation(s) [default: dense, tree, band].")
 @click.option("--alpha", "alphas", type=float, multiple=True, help="Sparsity exponent(s) [default: 0.24 and 0.5].")
-@click.option("--m-min", type=SIZE, default="2**12", show_default=True, help="Smallest width.")
-@click.option("--m-max", type=SIZE, default="2**20", show_default=True, help="Largest width.")
+@click.option("--solver", "solvers", multiple=True, type=click.Choice(SOLVERS),
+              help="How each step is solved, repeatable: every implementation with every solver [default: exact].")
+@click.option("--vary", type=click.Choice(["m", "n", "d"]), default="m", show_default=True,
+              help="The axis of the grid: the width m, or n or d at the fixed width --m.")
+@click.option("--m-min", type=SIZE, default="2**12", show_default=True, help="Smallest width (--vary m).")
+@click.option("--m-max", type=SIZE, default="2**20", show_default=True, help="Largest width (--vary m).")
+@click.option("--m", "m", type=SIZE, default="2**18", show_default=True, help="The width with --vary n or d.")
+@click.option("--n-min", type=SIZE, default=None, help="With --vary n: the smallest n.")
+@click.option("--n-max", type=SIZE, default=None, help="With --vary n: the largest n.")
+@click.option("--d-min", type=SIZE, default=None, help="With --vary d: the smallest d.")
+@click.option("--d-max", type=SIZE, default=None, help="With --vary d: the largest d.")
 @click.option("--factor", type=FACTOR, default="2**0.5", show_default=True,
-              help="Grid ratio: 2**0.5 puts two widths in every doubling, 2 one.")
-@click.option("--n", "n", type=SIZE, default=32, show_default=True)
-@click.option("--d", "d", type=SIZE, default=None, help="Input dimension [default: 32, or the data's].")
+              help="Grid ratio on the varied axis: 2**0.5 puts two points in every doubling, 2 one.")
+@click.option("--n", "n", type=SIZE, default=32, show_default=True, help="Number of inputs (unless --vary n).")
+@click.option("--d", "d", type=SIZE, default=None, help="Input dimension (unless --vary d) [default: 32, or the data's].")
 @click.option("--steps", type=click.IntRange(min=1), default=SweepConfig.steps, show_default=True, help="T steps timed per point.")
 @click.option("--repeats", type=click.IntRange(min=1), default=SweepConfig.repeats, show_default=True, help="Fresh builds per point.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -510,14 +520,19 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
 @click.option("--asv-machine", default=None, help="With --from-asv: the asv machine name to report.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, dtype, init, data, out, warmup_steps, threads,
-          from_asv, asv_commit, asv_machine, no_progress):
-    """Sweep m, fit the cost exponent, and write report.md, scaling.png, results.jsonl.
+def scale(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_min, d_max, factor, n, d, steps, repeats,
+          seed, dtype, init, data, out, warmup_steps, threads, from_asv, asv_commit, asv_machine, no_progress):
+    """Sweep m (or n, or d), fit the cost exponent, and write report.md, scaling.png, results.jsonl.
 
     \b
     With no options: dense, tree and band at alpha 0.24 and 0.5, n = d = 32,
     m = 2^12 .. 2^20 with two widths per doubling, 8 repeats of T = 3 steps
     (about two and a half minutes on 2 cores).
+
+    \b
+    The cost in n, and the solvers against each other:
+      sublin-bench scale --vary n --m 2**18 --n-min 256 --n-max 4096 --factor 2 \\
+          --impl band --solver exact --solver sketch --solver cg --alpha 0.5
     """
     from .report import analyse, write_report
     from .sweep import machine_info, prepare_out, run_sweep
@@ -543,10 +558,16 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
         if asv_commit or asv_machine:
             raise click.UsageError("--asv-commit and --asv-machine go with --from-asv.")
         default = SweepConfig()
+        if vary != "m":
+            for name in ("m_min", "m_max"):
+                if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+                    raise click.UsageError(f"--{name.replace('_', '-')} goes with --vary m; with --vary {vary} "
+                                           "the width is --m.")
         cfg = SweepConfig(
-            impls=impls or default.impls, alphas=alphas or default.alphas,
-            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d), steps=steps, repeats=repeats,
-            seed=seed, dtype=dtype, init=init, data=data,
+            impls=impls or default.impls, alphas=alphas or default.alphas, solvers=list(solvers) or default.solvers,
+            vary=vary, m=m, n_min=n_min, n_max=n_max, d_min=d_min, d_max=d_max,
+            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d) if vary != "d" else (d or 32),
+            steps=steps, repeats=repeats, seed=seed, dtype=dtype, init=init, data=data,
         )
         if warmup_steps is None:
             warmup_steps = min(1, cfg.steps - 1)
@@ -557,7 +578,9 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
             )
         prepare_out(out)
         _apply_threads(threads)
-        console.print(f"sweep of {', '.join(cfg.impls)} over m = {cfg.ms[0]}..{cfg.ms[-1]}, "
+        solved = "" if cfg.solvers == ["exact"] else f" with solvers {', '.join(cfg.solvers)}"
+        fixed = "" if cfg.vary == "m" else f" at m = {cfg.m}"
+        console.print(f"sweep of {', '.join(cfg.impls)}{solved} over {cfg.vary} = {cfg.grid[0]}..{cfg.grid[-1]}{fixed}, "
                       f"alpha = {', '.join(f'{a:g}' for a in cfg.alphas)}; results in {out}/")
         records = run_sweep(cfg, out, progress=not no_progress, console=console,
                             say=lambda line: console.print(escape(line)))
@@ -571,12 +594,16 @@ def scale(ctx, impls, alphas, m_min, m_max, factor, n, d, steps, repeats, seed, 
             table.add_row(f"{row['alpha']:g}", row["impl"], "n/a", "", first, "", "", str(row["reason"]))
             continue
         ws = row["work_slope"]
+        fs = row["fired_slope"]
         table.add_row(f"{row['alpha']:g}", row["impl"], f"{row['slope']:.3f}",
                       f"[{row['low']:.3f}, {row['high']:.3f}]", first,
-                      f"{row['fired_slope']:.3f}", "n/a" if ws is None else f"{ws:.3f}", row["verdict"])
+                      "n/a" if fs is None else f"{fs:.3f}", "n/a" if ws is None else f"{ws:.3f}", row["verdict"])
     console.print(table)
-    for impl, alpha, m, reason in an.skipped:
-        console.print(f"[yellow]skipped[/] {impl} alpha={alpha:g} m={m}: {escape(reason)}")
+    for (alpha, impl), x in sorted(an.cheaper_from.items()):
+        console.print(f"{impl} at alpha={alpha:g}: cheaper than the exact solve "
+                      + (f"from {an.axis} = {x} on" if x is not None else "at no measured point onward"))
+    for impl, alpha, x, reason in an.skipped:
+        console.print(f"[yellow]skipped[/] {impl} alpha={alpha:g} {an.axis}={x}: {escape(reason)}")
     console.print(f"report: {path}  plot: {path.parent / 'scaling.png'}")
 
 

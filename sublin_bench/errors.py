@@ -34,3 +34,9 @@ class MemoryBudgetError(SublinError, MemoryError):
 class DivergenceError(SublinError, FloatingPointError):
     """A training run whose residual or predictions stopped being finite (a step size far
     too large, or an ill-posed problem): reported with the step and the step size."""
+
+
+class SolverWarning(UserWarning):
+    """An iterative solve that stopped short of its tolerance (iteration limit, or a
+    rank-deficient Gram matrix for ``cg``): the step was taken with the ``g`` it reached,
+    and ``StepInfo.solver_residual`` says how far off it is."""

@@ -56,6 +56,7 @@ sublinear implementations that is their own sparse state, so ``J v`` and ``J^T u
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numba
@@ -63,7 +64,7 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, cg
 
-from .errors import ConfigError
+from .errors import ConfigError, SolverWarning
 from .linalg import GramSolve, solve_gram
 
 __all__ = ["SOLVERS", "Solve", "NeuronView", "make_solver", "jt_u", "j_v", "view_counts", "view_gram_block"]
@@ -296,12 +297,24 @@ class _Products:
         return j_v(self.view, self.X, jt_u(self.view, self.X, v))[self.idx]
 
 
-def _finish(name, trainer, G, r, fired, g_k, idx, products, iterations, **extra) -> Solve:
+#: An iterative solve whose achieved relative residual exceeds ``SHORT_FACTOR`` times its
+#: tolerance (and 1e-8) is reported with a :class:`~sublin_bench.errors.SolverWarning`.
+SHORT_FACTOR = 1e3
+
+
+def _finish(name, trainer, G, r, fired, g_k, idx, products, iterations, tol=None, **extra) -> Solve:
     g = np.zeros(r.shape[0])
     g[idx] = g_k
     rk = r[idx]
     rn = float(np.linalg.norm(rk))
     res = float(np.linalg.norm(products.G(g_k) - rk)) / rn if rn > 0 else 0.0
+    if tol is not None and not res <= max(SHORT_FACTOR * tol, 1e-8):
+        warnings.warn(
+            f"step {trainer.t}: the {name} solve stopped at relative residual {res:.2e} after {iterations} "
+            f"iterations (tolerance {tol:g}); the step is taken with that g. "
+            + ("cg assumes a non-singular Gram on the fired inputs: use the exact or sketch solver for this problem."
+               if name == "cg" else "raise maxiter, or use the exact solver."),
+            SolverWarning, stacklevel=4)
     return Solve(g, idx.size, name, iterations=iterations, relative_residual=res,
                  block=_diagnostic_block(trainer, G, idx, products.view), **extra)
 
@@ -374,7 +387,7 @@ class SketchSolver(Solver):
         count = [0]
         h, info = cg(A, P.T @ r[idx], rtol=self.tol, atol=0.0, maxiter=self.maxiter,
                      callback=lambda _: count.__setitem__(0, count[0] + 1))
-        return _finish(self.name, trainer, G, r, fired, P @ h, idx, pr, count[0], precond=P)
+        return _finish(self.name, trainer, G, r, fired, P @ h, idx, pr, count[0], tol=self.tol, precond=P)
 
 
 class CGSolver(Solver):
@@ -409,7 +422,7 @@ class CGSolver(Solver):
         count = [0]
         g_k, info = cg(A, r[idx], rtol=self.tol, atol=0.0, maxiter=self.maxiter, M=M,
                        callback=lambda _: count.__setitem__(0, count[0] + 1))
-        return _finish(self.name, trainer, G, r, fired, g_k, idx, pr, count[0])
+        return _finish(self.name, trainer, G, r, fired, g_k, idx, pr, count[0], tol=self.tol)
 
 
 class GDSolver(Solver):

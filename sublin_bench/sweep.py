@@ -46,6 +46,7 @@ from .problem import ProblemSpec, make_problem
 from .provenance import describe, provenance, provenance_differences
 from .conformance import measure_recall
 from .runner import check_memory, time_steps
+from .solvers import view_counts
 
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
@@ -85,6 +86,18 @@ class SweepConfig:
     dtype: str = "float64"
     init: str = "plain"  # ProblemSpec.init: "sampled" draws only the candidates (implicit implementations)
     data: str = "sphere"  # ProblemSpec.data: the sphere, a bundled data set or a file
+    #: The axis the grid runs over: "m" (the widths m_min..m_max at this n and d), "n"
+    #: (n_min..n_max at width ``m`` and this d) or "d" (d_min..d_max at width ``m`` and this n).
+    #: ``m_factor`` is the grid's ratio on whichever axis varies.
+    vary: str = "m"
+    m: int = 2**18  # the width when n or d varies
+    n_min: int | None = None
+    n_max: int | None = None
+    d_min: int | None = None
+    d_max: int | None = None
+    #: How each step's Gauss-Newton system is solved (sublin_bench.solvers.SOLVERS): every
+    #: implementation is measured with every solver.
+    solvers: list = field(default_factory=lambda: ["exact"])
 
     def __post_init__(self):
         if not self.impls:
@@ -92,6 +105,28 @@ class SweepConfig:
         if not self.alphas:
             raise ConfigError("choose at least one alpha (--alpha).")
         self.impls = _unique(self.impls, str)
+        from .solvers import SOLVERS
+
+        if not self.solvers:
+            raise ConfigError("choose at least one solver (--solver).")
+        self.solvers = _unique(self.solvers, str)
+        for sv in self.solvers:
+            if sv not in SOLVERS:
+                raise ConfigError(f"unknown solver {sv!r}; choose one of {', '.join(SOLVERS)}.")
+        if self.vary not in AXES:
+            raise ConfigError(f"--vary must be one of {', '.join(AXES)}, got {self.vary!r}.")
+        if self.vary != "m":
+            lo, hi = getattr(self, f"{self.vary}_min"), getattr(self, f"{self.vary}_max")
+            if lo is None or hi is None:
+                raise ConfigError(f"--vary {self.vary} needs the grid's ends: --{self.vary}-min and --{self.vary}-max.")
+            if not (1 <= lo <= hi):
+                raise ConfigError(f"need 1 <= {self.vary}_min <= {self.vary}_max, got {lo} and {hi}.")
+            if not 1 <= self.m <= MAX_SIZE:
+                raise ConfigError(f"the width m must be in 1 .. 2**62, got {self.m}.")
+        for ax in AXES:
+            if ax != self.vary and ax != "m" and (getattr(self, f"{ax}_min") is not None
+                                                  or getattr(self, f"{ax}_max") is not None):
+                raise ConfigError(f"--{ax}-min/--{ax}-max go with --vary {ax} (this sweep varies {self.vary}).")
         for a in self.alphas:
             ProblemSpec(m=2, n=1, d=1, alpha=a)  # validates alpha
         self.alphas = _unique(self.alphas, float)
@@ -101,33 +136,46 @@ class SweepConfig:
             factor = float("nan")
         if not (math.isfinite(factor) and factor >= 1.1):
             raise ConfigError(f"the grid factor must be a finite number >= 1.1, got {self.m_factor}.")
-        if not (1 <= self.m_min <= self.m_max):
+        if self.vary == "m" and not (1 <= self.m_min <= self.m_max):
             raise ConfigError(f"need 1 <= m_min <= m_max, got m_min={self.m_min}, m_max={self.m_max}.")
-        if self.m_max > MAX_SIZE:
+        if self.vary == "m" and self.m_max > MAX_SIZE:
             raise ConfigError(f"m_max={self.m_max} is beyond any machine (at most 2**62); choose a smaller --m-max.")
         if self.steps < 1 or self.repeats < 1:
             raise ConfigError(f"steps and repeats must be >= 1, got {self.steps} and {self.repeats}.")
-        ProblemSpec(m=self.m_min, n=self.n, d=self.d, alpha=self.alphas[0], seed=self.seed, dtype=self.dtype,
-                    init=self.init, data=self.data)
+        self.spec(self.grid[0], self.alphas[0])  # validates the sizes, dtype, init and data
+
+    @property
+    def grid(self) -> list[int]:
+        """The values of the varied axis: ``lo * factor^k`` rounded to integers, up to ``hi``."""
+        lo, hi = getattr(self, f"{self.vary}_min"), getattr(self, f"{self.vary}_max")
+        out, k = [], 0
+        while True:
+            x = int(round(lo * float(self.m_factor) ** k))
+            if x > hi * (1 + 1e-9):
+                return out
+            if not out or x > out[-1]:
+                out.append(x)
+            k += 1
 
     @property
     def ms(self) -> list[int]:
-        """``m_min * factor^k`` rounded to integers, up to ``m_max``."""
-        out, k = [], 0
-        while True:
-            m = int(round(self.m_min * float(self.m_factor) ** k))
-            if m > self.m_max * (1 + 1e-9):
-                return out
-            if not out or m > out[-1]:
-                out.append(m)
-            k += 1
+        """The widths of the sweep (the grid when m varies, else the one width ``m``)."""
+        return self.grid if self.vary == "m" else [int(self.m)]
 
-    def spec(self, m: int, alpha: float) -> ProblemSpec:
-        return ProblemSpec(m=m, n=self.n, d=self.d, alpha=alpha, seed=self.seed, dtype=self.dtype, init=self.init,
+    def sizes(self, x: int) -> dict:
+        """``{"m", "n", "d"}`` of the grid point ``x`` of the varied axis."""
+        out = {"m": int(self.m), "n": int(self.n), "d": int(self.d)}
+        out[self.vary] = int(x)
+        return out
+
+    def spec(self, x: int, alpha: float) -> ProblemSpec:
+        """The problem at grid point ``x`` (a width when m varies, else n or d)."""
+        return ProblemSpec(**self.sizes(x), alpha=alpha, seed=self.seed, dtype=self.dtype, init=self.init,
                            data=self.data)
 
-    def key(self, impl: str, alpha: float, m: int, repeat: int) -> tuple:
-        return (impl, float(alpha), int(m), self.n, self.d, self.dtype, self.steps, self.seed, int(repeat))
+    def key(self, impl: str, alpha: float, x: int, repeat: int, solver: str = "exact") -> tuple:
+        z = self.sizes(x)
+        return (impl, solver, float(alpha), z["m"], z["n"], z["d"], self.dtype, self.steps, self.seed, int(repeat))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -142,10 +190,14 @@ _FIELDS = {
 _OK_FIELDS = {"per_iter_seconds": (int, float), "step_seconds": list}
 
 
+#: The axes a sweep can vary.
+AXES = ("m", "n", "d")
+
+
 def point_key(rec: dict) -> tuple:
     return (
-        rec["impl"], float(rec["alpha"]), int(rec["m"]), rec["n"], rec["d"], rec["dtype"],
-        rec["steps"], rec["seed"], int(rec["repeat"]),
+        rec["impl"], rec.get("solver", "exact"), float(rec["alpha"]), int(rec["m"]), rec["n"], rec["d"],
+        rec["dtype"], rec["steps"], rec["seed"], int(rec["repeat"]),
     )
 
 
@@ -269,18 +321,20 @@ def check_grid_fits(cfg: SweepConfig, total: int | None = None) -> None:
 
     total = int(psutil.virtual_memory().total) if total is None else int(total)
     budget = int(total * MEMORY_FRACTION)
+    v = cfg.vary
     for impl in cfg.impls:
         if not registry.available(impl)[0]:
             continue
-        ms = cfg.ms
-        est = {m: max(registry.memory_estimate(impl, cfg.spec(m, a)) for a in cfg.alphas) for m in ms}
-        too_big = [m for m in ms if est[m] > budget]
+        xs = cfg.grid
+        est = {x: max(registry.memory_estimate(impl, cfg.spec(x, a)) for a in cfg.alphas) for x in xs}
+        too_big = [x for x in xs if est[x] > budget]
         if too_big:
-            fits = [m for m in ms if est[m] <= budget]
-            hint = f"the widest grid width that fits is m={m_label(fits[-1])}: use --m-max {fits[-1]}" if fits \
-                else "no width of this grid fits: use smaller --m-min/--n"
+            fits = [x for x in xs if est[x] <= budget]
+            hint = f"the largest grid point that fits is {v}={m_label(fits[-1])}: use --{v}-max {fits[-1]}" if fits \
+                else f"no point of this grid fits: use a smaller --{v}-min" + ("/--n" if v == "m" else "/--m")
+            z = cfg.sizes(too_big[0])
             raise ConfigError(
-                f"{impl!r} at m={m_label(too_big[0])} (n={cfg.n}, d={cfg.d}) needs about "
+                f"{impl!r} at m={m_label(z['m'])}, n={z['n']}, d={z['d']} needs about "
                 f"{format_bytes(est[too_big[0]])}, more than this machine's {format_bytes(total)} of memory "
                 f"could give ({MEMORY_FRACTION:.0%}); {hint}."
             )
@@ -300,8 +354,9 @@ def _lock(directory: Path):
     return lock
 
 
-def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
-    """(impl, alpha, m, repeat) in measuring order.
+def planned_points(cfg: SweepConfig) -> list[tuple]:
+    """(impl, alpha, x, repeat, solver) in measuring order (``x`` the value of the varied
+    axis: the width m unless the sweep varies n or d).
 
     Repeat by repeat over the whole grid, so that the repeats of one point are spread
     over the run (a burst of load from a neighbour on a shared machine then spoils one
@@ -312,16 +367,18 @@ def planned_points(cfg: SweepConfig) -> list[tuple[str, float, int, int]]:
     neighbouring widths, where it would tilt the fitted slope. At every cell the
     implementations side by side, their order rotated from one repeat to the next:
     whatever runs right before a point (a dense pass that evicts the caches, say) then
-    falls on every implementation alike instead of always on the same one.
+    falls on every implementation alike instead of always on the same one. Solvers count
+    as implementations here: every (implementation, solver) pair is one of the rotated.
     """
-    k = len(cfg.impls)
-    cells = [(alpha, m) for alpha in cfg.alphas for m in cfg.ms]
+    variants = [(impl, sv) for impl in cfg.impls for sv in cfg.solvers]
+    k = len(variants)
+    cells = [(alpha, x) for alpha in cfg.alphas for x in cfg.grid]
     plan = []
     for rep in range(cfg.repeats):
         order = np.random.default_rng([cfg.seed, rep]).permutation(len(cells))
         for c in order:
-            alpha, m = cells[c]
-            plan.extend((cfg.impls[(j + rep) % k], alpha, m, rep) for j in range(k))
+            alpha, x = cells[c]
+            plan.extend((variants[(j + rep) % k][0], alpha, x, rep, variants[(j + rep) % k][1]) for j in range(k))
     return plan
 
 
@@ -330,14 +387,19 @@ def m_label(m: int) -> str:
     return f"2^{m.bit_length() - 1}" if m & (m - 1) == 0 else str(m)
 
 
-def _cost_weight(m: int) -> float:
-    # progress weights: cost grows roughly with m for the build and for dense steps
-    return float(m) + 2.0**14
+def _cost_weight(cfg: SweepConfig, x: int) -> float:
+    # progress weights: cost grows roughly with m n d for the build and for dense steps
+    z = cfg.sizes(x)
+    return float(z["m"]) * z["n"] * z["d"] + 2.0**24
 
 
-#: The fields of a point key that are the sweep's configuration (the rest are the grid).
-_CONFIG_FIELDS = ("n", "d", "dtype", "steps", "seed", "init", "data")
-_CONFIG_DEFAULTS = {"init": "plain", "data": "sphere"}  # what records written before a field existed meant
+_CONFIG_DEFAULTS = {"init": "plain", "data": "sphere", "vary": "m"}  # what records written before a field existed meant
+
+
+def _config_fields(cfg: SweepConfig) -> tuple:
+    """The fields of a point record that are the sweep's configuration (the rest are the
+    grid): the axis varied, the two sizes held fixed, and the rest of the problem."""
+    return ("vary", *(ax for ax in AXES if ax != cfg.vary), "dtype", "steps", "seed", "init", "data")
 
 
 def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, directory: Path) -> None:
@@ -353,15 +415,16 @@ def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, director
                 f"({'; '.join(diff)}); results of different provenance are never pooled: "
                 "measure into another --out, or move that results.jsonl away."
             )
-    mine = {k: getattr(cfg, k) for k in _CONFIG_FIELDS}
+    fields = _config_fields(cfg)
+    mine = {k: getattr(cfg, k) for k in fields}
     for r in ok:
-        theirs = {k: r.get(k, _CONFIG_DEFAULTS.get(k)) for k in _CONFIG_FIELDS}
+        theirs = {k: r.get(k, _CONFIG_DEFAULTS.get(k)) for k in fields}
         if theirs != mine:
-            diff = "; ".join(f"{k}: {theirs[k]} -> {mine[k]}" for k in _CONFIG_FIELDS if theirs[k] != mine[k])
+            diff = "; ".join(f"{k}: {theirs[k]} -> {mine[k]}" for k in fields if theirs[k] != mine[k])
             raise ConfigError(
                 f"{directory / RESULTS} holds points of another configuration ({diff}); "
-                "measure into another --out (only the grid: implementations, alphas, widths and repeats, "
-                "may be extended in place)."
+                "measure into another --out (only the grid: implementations, solvers, alphas, the varied "
+                "axis's values and repeats, may be extended in place)."
             )
 
 
@@ -427,28 +490,31 @@ def _measure(cfg, todo, directory, prov, progress, console):
         TextColumn("left"),
         TimeRemainingColumn(),
     ]
-    total = sum(_cost_weight(p[2]) for p in todo)
+    total = sum(_cost_weight(cfg, p[2]) for p in todo)
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
         task = bar.add_task("sweep", total=max(total, 1.0), points=f"0/{len(todo)} points")
         problem_cache: dict = {"base": None}
         with (directory / RESULTS).open("a") as out:
-            for count, (impl, alpha, m, rep) in enumerate(todo, 1):
-                bar.update(task, description=f"{impl} alpha={alpha:g} m={m_label(m)}")
-                rec = measure_point(cfg, impl, alpha, m, rep, problem_cache) | {"provenance": prov}
+            for count, (impl, alpha, x, rep, solver) in enumerate(todo, 1):
+                label = impl if solver == "exact" else f"{impl} ({solver})"
+                bar.update(task, description=f"{label} alpha={alpha:g} {cfg.vary}={m_label(x)}")
+                rec = measure_point(cfg, impl, alpha, x, rep, problem_cache, solver=solver) | {"provenance": prov}
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
-                bar.update(task, advance=_cost_weight(m), points=f"{count}/{len(todo)} points")
+                bar.update(task, advance=_cost_weight(cfg, x), points=f"{count}/{len(todo)} points")
 
 
 def warm_up(cfg: SweepConfig) -> None:
     """One untimed small run of every implementation, so that first-use costs (JIT cache
     loading, BLAS thread start-up, imports) land in no measured point."""
-    spec = cfg.spec(min(cfg.m_min, 2**10), cfg.alphas[0])
+    spec = cfg.spec(cfg.grid[0], cfg.alphas[0])
+    spec = spec.replace(m=min(spec.m, 2**10), n=min(spec.n, 64))
     try:
         problem = make_problem(spec)
         for impl in cfg.impls:
             if registry.available(impl)[0]:
-                registry.create(impl, problem).run(min(cfg.steps, 2))
+                for solver in cfg.solvers:
+                    registry.create(impl, problem, solver=solver).run(min(cfg.steps, 2))
     except SublinError:
         pass  # too little memory even for this: every point will say so, and be retried
 
@@ -469,7 +535,7 @@ def _problem(spec: ProblemSpec, cache: dict, weights: bool):
             p.W0
         return p, (time.perf_counter() - t0 if weights else 0.0)
     base = cache.get("base")
-    if base is None or base.m < spec.m:
+    if base is None or base.m < spec.m or (base.n, base.d) != (spec.n, spec.d):
         cache["base"] = None
         gc.collect()
         cache["base"] = base = make_problem(spec)
@@ -513,14 +579,30 @@ def data_effects(problem, counts0, cache: dict | None = None) -> dict:
     return out | {k: per[k] for k in ("separation", "ntk_lambda")}
 
 
-def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, problem_cache: dict) -> dict:
-    """Build a fresh trainer and time ``cfg.steps`` steps; never raises for a point that
-    cannot run (unavailable, too large): the record says why it was skipped."""
-    spec = cfg.spec(m, alpha)
+def fire_probability(b: float) -> float:
+    """``Q(b) = P(<w, x> > b)`` for ``w ~ N(0, I_d)`` and a unit input: the chance that a
+    neuron fires on one input at initialisation."""
+    from scipy.special import ndtr
+
+    return float(ndtr(-b))
+
+
+def measure_point(cfg: SweepConfig, impl: str, alpha: float, x: int, rep: int, problem_cache: dict,
+                  solver: str = "exact") -> dict:
+    """Build a fresh trainer (with ``solver``) at grid point ``x`` and time ``cfg.steps``
+    steps; never raises for a point that cannot run (unavailable, too large): the record
+    says why it was skipped.
+
+    The record carries ``n_q``, ``n Q(b)``: the expected number of inputs a neuron fires on.
+    The method is sublinear in m only while it is well below 1; beyond, nearly every
+    neuron fires for some input (a share ``1 - exp(-n Q(b))``) and each step touches a
+    constant fraction of all m neurons."""
+    spec = cfg.spec(x, alpha)
+    q = fire_probability(spec.threshold)
     rec = {
-        "impl": impl, "alpha": float(alpha), "m": int(m), "n": cfg.n, "d": cfg.d, "dtype": cfg.dtype,
-        "steps": cfg.steps, "seed": cfg.seed, "repeat": int(rep), "b": spec.threshold, "init": cfg.init,
-        "data": cfg.data,
+        "impl": impl, "solver": solver, "vary": cfg.vary, "alpha": float(alpha), "m": spec.m, "n": spec.n,
+        "d": spec.d, "dtype": cfg.dtype, "steps": cfg.steps, "seed": cfg.seed, "repeat": int(rep),
+        "b": spec.threshold, "init": cfg.init, "data": cfg.data, "n_q": spec.n * q,
     }
     ok, reason = registry.available(impl)
     if not ok:
@@ -532,8 +614,11 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         # the sampling of a sampled problem; W0's generation (shared by every implementation
         # that reads it whole, so no one build's cost) is weights_seconds
         rec["problem_seconds"] = time.perf_counter() - t0 - rec["weights_seconds"]
-        trainer = registry.create(impl, problem)
-        counts0 = np.asarray(trainer._counts(), dtype=np.float64)  # |S_i ∩ S_j| at t = 0, outside the timing
+        trainer = registry.create(impl, problem, solver=solver)
+        # |S_i ∩ S_j| at t = 0, outside the timing, from the fired pairs (not the trainer's
+        # own counts, which a lazy trainer would then have ready for its first step)
+        view = trainer.neuron_view()
+        counts0 = view_counts(view.ptr, view.inputs, spec.n)
         measured = []  # an approximate implementation's recall and exact residual, t = 0 .. steps
         between = None if trainer.exact else (lambda tr: measured.append(measure_recall(tr)))
         per_iter, infos = time_steps(trainer, cfg.steps, between)
@@ -550,6 +635,8 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, m: int, rep: int, p
         "work": [int(i.work.get("work", 0)) for i in infos],
         "residual_norm": [i.residual_norm for i in infos],
         "gram_condition": [i.gram_condition for i in infos],
+        "solver_iterations": [i.solver_iterations for i in infos],
+        "solver_residual": [i.solver_residual for i in infos],
         "data_source": problem.data,
         **data_effects(problem, counts0, problem_cache),
         **({"recall": [x["recall"] for x in measured], "exact_residual": [x["residual"] for x in measured]}

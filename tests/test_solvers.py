@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from sublin_bench import ProblemSpec, make_problem, registry
 from sublin_bench.conformance import AGREE, DISAGREE, compare
-from sublin_bench.errors import ConfigError
+from sublin_bench.errors import ConfigError, SolverWarning
 from sublin_bench.solvers import SOLVERS, SketchSolver, Solve, make_solver
 
 EXACT = [n for n in registry.names() if registry.get(n).exact and registry.available(n)[0]]
@@ -102,9 +102,28 @@ def test_a_lying_solver_is_caught():
 
 
 def test_an_unconverged_solve_is_caught():
-    c = compare(make_problem(ProblemSpec(m=2**12, n=16, d=8, alpha=0.3)), "band", steps=3,
-                solver=make_solver("cg", maxiter=1, jacobi=False))
+    with pytest.warns(SolverWarning, match="stopped at relative residual"):
+        c = compare(make_problem(ProblemSpec(m=2**12, n=16, d=8, alpha=0.3)), "band", steps=3,
+                    solver=make_solver("cg", maxiter=1, jacobi=False))
     assert c.status == DISAGREE and "not its tolerance" in c.message, c.message
+
+
+def test_cg_on_a_singular_gram_warns():
+    """Two equal inputs make G singular; with labels that differ there, r is outside its
+    range and CG cannot converge: the step says so instead of passing silently."""
+    p = make_problem(ProblemSpec(m=2**11, n=6, d=4, alpha=0.3, seed=2))
+    X = p.X.copy()
+    X[1] = X[0]
+    y = p.y.copy()
+    y[1] = -y[0]
+    from sublin_bench import Problem
+
+    q = Problem.from_arrays(X, y, m=2**11, alpha=0.3, seed=2)
+    tr = registry.create("band", q)
+    tr.set_solver("cg", maxiter=200)
+    with pytest.warns(SolverWarning, match="cg assumes a non-singular Gram"):
+        info = tr.step()
+    assert info.solver_residual > 1e-3
 
 
 def test_sketch_preconditioning_is_independent_of_m():

@@ -294,3 +294,87 @@ def test_cli_defaults_are_the_sweep_defaults():
     cfg = SweepConfig()
     assert (opts["repeats"], opts["steps"]) == (cfg.repeats, cfg.steps)
     assert f"{cfg.repeats} repeats of T = {cfg.steps} steps" in scale.help
+
+
+# -- the cost in n and d, and the solvers -------------------------------------------------
+
+
+def test_scale_over_n_with_solvers(tmp_path):
+    """--vary n at a fixed width, every implementation with every solver: one record per
+    (impl, solver, n, repeat) with the right sizes, slopes over n, the solvers against the
+    exact solve, the regime named; a second run measures nothing new."""
+    out = tmp_path / "n"
+    args = ["scale", "--vary", "n", "--m", "2^11", "--n-min", "4", "--n-max", "16", "--factor", "2", "--d", "16",
+            "--impl", "band", "--solver", "exact", "--solver", "cg", "--alpha", "0.5", "--repeats", "2",
+            "--steps", "2", "--out", str(out), "--no-progress"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(recs) == 2 * 3 * 2
+    assert {(r["solver"], r["n"]) for r in recs} == {(s, n) for s in ("exact", "cg") for n in (4, 8, 16)}
+    assert all(r["m"] == 2048 and r["d"] == 16 and r["vary"] == "n" and r["status"] == "ok" for r in recs)
+    cg = [r for r in recs if r["solver"] == "cg"]
+    assert all(min(r["solver_iterations"]) >= 1 and max(r["solver_residual"]) <= 1e-9 for r in cg)
+    assert all(r["solver_iterations"] == [0, 0] for r in recs if r["solver"] == "exact")
+    # n Q(b): the expected inputs per neuron, proportional to n at a fixed width
+    nq = {r["n"]: r["n_q"] for r in recs}
+    assert nq[16] == pytest.approx(4 * nq[4])
+    text = (out / "report.md").read_text()
+    for needle in ("log(n) at fixed m = 2048", "band+cg", "band+cg vs band exact", "## Regime", "| n |", "fitted n"):
+        assert needle in text, needle
+    assert "cheaper than the exact solve" in res.output
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0 and len((out / "results.jsonl").read_text().splitlines()) == 12
+
+
+def test_a_directory_of_one_axis_refuses_another(tmp_path):
+    """Points varied over n at one width and points varied over m are never pooled, nor
+    points of another fixed width."""
+    cfg = SweepConfig(impls=["band"], alphas=[0.5], vary="n", m=2**9, n_min=4, n_max=8, m_factor=2, d=3,
+                      steps=1, repeats=1)
+    run_sweep(cfg, tmp_path, progress=False)
+    from sublin_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="vary: n -> m"):
+        run_sweep(tiny(impls=["band"], alphas=[0.5], n=4, d=3, steps=1, repeats=1), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="m: 512 -> 1024"):
+        run_sweep(SweepConfig(**(cfg.as_dict() | {"m": 2**10})), tmp_path, progress=False)
+    # the grid may grow in place: another solver, a larger n
+    more = SweepConfig(**(cfg.as_dict() | {"n_max": 16, "solvers": ["exact", "sketch"]}))
+    recs = run_sweep(more, tmp_path, progress=False)
+    assert len(recs) == 3 * 2
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(vary="n"), "--vary n needs the grid's ends"),
+    (dict(vary="n", n_min=8, n_max=4), "need 1 <= n_min <= n_max"),
+    (dict(vary="q"), "--vary must be one of m, n, d"),
+    (dict(n_min=4, n_max=8), "--n-min/--n-max go with --vary n"),
+    (dict(solvers=["lu"]), "unknown solver 'lu'"),
+    (dict(solvers=[]), "choose at least one solver"),
+])
+def test_bad_axis_or_solver_is_refused(kw, msg):
+    from sublin_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=msg):
+        tiny(**kw)
+
+
+def test_cli_vary_n_refuses_m_grid_options(tmp_path):
+    res = CliRunner().invoke(cli, ["scale", "--vary", "n", "--n-min", "4", "--n-max", "8", "--m-max", "2^12",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--m-max goes with --vary m" in res.output and "Traceback" not in res.output
+
+
+def test_records_without_a_solver_are_exact_solves(tmp_path):
+    """Records written before solvers existed carry no "solver" or "vary": they are exact
+    solves over m, and a resumed sweep counts them as done."""
+    cfg = tiny(impls=["dense"], alphas=[0.5], m_min=2**8, m_max=2**8, repeats=1)
+    recs = run_sweep(cfg, tmp_path, progress=False)
+    path = tmp_path / "results.jsonl"
+    old = [{k: v for k, v in json.loads(x).items() if k not in ("solver", "vary")} for x in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    again = run_sweep(cfg, tmp_path, progress=False)
+    assert len(again) == len(recs) == 1 and len(path.read_text().splitlines()) == 1
+    an = analyse(again, cfg.as_dict(), {})
+    assert an.impls == ["dense"] and an.axis == "m"
