@@ -412,8 +412,8 @@ def _slope_text(an: Analysis) -> str:
 
 def solver_text(an: Analysis) -> str:
     lines = [
-        f"Solvers other than exact (`impl+solver`) are timed beside the same implementation's exact solve; "
-        f"'vs exact' is the exact step's median time over theirs (above 1: cheaper than exact), 'it' the median "
+        "Solvers other than exact (`impl+solver`) are timed beside the same implementation's exact solve; "
+        "'vs exact' is the exact step's median time over theirs (above 1: cheaper than exact), 'it' the median "
         "iterations per step. Cheaper than exact from:", "",
     ]
     for (alpha, impl), x in sorted(an.cheaper_from.items()):

@@ -84,7 +84,9 @@ class ShardLostError(SublinError, RuntimeError):
 
 def _need_dask():
     try:
-        import distributed  # noqa: F401
+        import distributed
+
+        return distributed
     except ImportError:
         raise ConfigError(
             "sharding needs Dask distributed, which is not installed: pip install -e \".[dist]\"."
