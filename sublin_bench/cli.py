@@ -137,6 +137,29 @@ def _apply_threads(threads):
     return set_threads(threads if threads is not None else int(numba.config.NUMBA_NUM_THREADS))
 
 
+def _cluster_options(f):
+    f = click.option(
+        "--scheduler", default=None, envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
+        help="Shard over the workers of this Dask scheduler (tcp://host:port); see README, 'Past one machine'.",
+    )(f)
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=None,
+        help="Shard every trainer over neuron ranges on N local single-threaded Dask workers (the dist extra); "
+             "with --scheduler, wait for N workers.",
+    )(f)
+
+
+def _sharding(workers, scheduler):
+    """The cluster block of ``--workers``/``--scheduler`` (nothing when neither is given)."""
+    import contextlib
+
+    if workers is None and not scheduler:
+        return contextlib.nullcontext()
+    from .sharding import sharded
+
+    return sharded(workers, scheduler)
+
+
 def _spec_options(f):
     for opt in reversed(
         [
@@ -209,15 +232,26 @@ def _build_with_progress(impl, spec, **kw):
               help="How the Gauss-Newton system is solved (sublin_bench/solvers.py).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_threads_option
-def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solver, as_json, threads):
+@_cluster_options
+def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solver, as_json, threads, workers,
+        scheduler):
     """Train one implementation for a few steps and print a per-step table.
 
     Exits non-zero (one line) if training diverges to inf/NaN.
+
+    \b
+    Sharded over two local Dask workers:
+      sublin-bench run --impl band-implicit --m 2**26 --alpha 0.5 --workers 2
     """
+    _apply_threads(threads)
+    with _sharding(workers, scheduler) as cluster:
+        _run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solver, as_json, cluster)
+
+
+def _run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solver, as_json, cluster):
     from .provenance import describe, provenance
     from .runner import build_trainer
 
-    _apply_threads(threads)
     t_all = time.perf_counter()
     spec = ProblemSpec(m=m, n=n, d=_dimension(data, d), alpha=alpha, seed=seed, b=b, dtype=dtype, init=init,
                        data=data)
@@ -227,6 +261,9 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solv
     infos = []
     if not as_json:
         console.print(f"[bold]{impl}[/] on {spec.describe()}, step size {step_size:g}, solver {trainer.solver!r}")
+        if cluster is not None:
+            console.print(f"{trainer.describe}: {cluster.describe()}; shard builds "
+                          + ", ".join(f"{x:.3f}" for x in trainer.shard_build_seconds) + " s")
         if data != "sphere":
             pre = trainer.problem.data["preprocessing"]
             console.print(f"data: {data} ({trainer.problem.data['rows_used']} of {trainer.problem.data['rows_available']} "
@@ -271,6 +308,8 @@ def run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, solv
             "data": trainer.problem.data,
             "counters": trainer.counters,
             "provenance": provenance(),
+            "cluster": None if cluster is None else cluster.describe() | {
+                "shards": trainer.shards, "bounds": trainer.bounds, "shard_build_seconds": trainer.shard_build_seconds},
         }
         click.echo(json.dumps(out, indent=2))
     else:
@@ -382,7 +421,8 @@ VERIFY_DATA_GRID = [
 @_INIT_OPTION
 @_DATA_OPTION
 @_threads_option
-def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, threads):
+@_cluster_options
+def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, threads, workers, scheduler):
     """Compare every available implementation with dense (or --reference) on a grid of
     problems, or on one (--m, with --n, --d, --alpha, --init, --dtype).
 
@@ -396,15 +436,24 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
     trajectory. They fail only if they report a neuron that does not fire, or compute
     something other than the Gauss-Newton step of the sets they report.
 
+    With --workers (or --scheduler) the implementations run sharded over the cluster and
+    are compared with the single-process reference.
+
     \b
     Example beyond dense's memory:
       sublin-bench verify --impl band-implicit --reference dense-stream --m 2**26 --alpha 0.5 --init sampled
     """
+    _apply_threads(threads)
+    with _sharding(workers, scheduler) as cluster:
+        _verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, cluster)
+
+
+def _verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, cluster):
     from .conformance import DISAGREE, compare, compare_approximate
     from .problem import make_problem
     from .runner import check_memory as check_memory_for
 
-    _apply_threads(threads)
+    create = None if cluster is None else cluster.create
     asked = list(dict.fromkeys(impls))
     names = asked or [nm for nm in registry.names() if nm != reference]
     for nm in [*names, reference]:
@@ -422,8 +471,9 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
         grid = [(gm, gn, dd, ga, gt, ge, "plain") for gm, gn, ga, gt, ge in VERIFY_DATA_GRID]
     else:
         grid = [(m, n, _dimension(data, d), alpha, dtype, 1.0, init)]
+    sharded = "" if cluster is None else f" (implementations sharded over {len(cluster.workers)} Dask worker(s))"
     table = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "steps", "worst err/tol",
-                  title=f"against {reference}" + (f", data {data}" if data != "sphere" else ""))
+                  title=f"against {reference}" + (f", data {data}" if data != "sphere" else "") + sharded)
     approx = Table("implementation", "m", "n", "d", "alpha", "dtype", "eta", "result", "mean recall",
                    "min precision", "residual (ref)", "prediction gap",
                    title=f"approximate, measured against {reference}")
@@ -439,7 +489,8 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
             for who in (nm, reference):
                 check_memory_for(who, spec)
             if not registry.get(nm).exact:
-                c = compare_approximate(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference)
+                c = compare_approximate(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference,
+                                        create=create)
                 bad += c.status == DISAGREE
                 style = "green" if c.ok else "bold red"
                 approx.add_row(
@@ -451,7 +502,7 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
                 if c.message:
                     approx.add_row("", "", "", "", "", "", "", f"[dim]{escape(c.message)}[/]")
                 continue
-            c = compare(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference)
+            c = compare(make_problem(spec), nm, steps=steps, step_size=eta, reference=reference, create=create)
             bad += c.status == DISAGREE
             worst = max(c.worst.values(), default=0.0)
             style = {"agree": "green", "disagree": "bold red"}.get(c.status, "yellow")
@@ -519,9 +570,11 @@ def verify(impls, steps, seed, reference, m, n, d, alpha, dtype, init, data, thr
 @click.option("--asv-commit", default=None, help="With --from-asv: the commit (hash prefix) to report.")
 @click.option("--asv-machine", default=None, help="With --from-asv: the asv machine name to report.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_cluster_options
 @click.pass_context
 def scale(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_min, d_max, factor, n, d, steps, repeats,
-          seed, dtype, init, data, out, warmup_steps, threads, from_asv, asv_commit, asv_machine, no_progress):
+          seed, dtype, init, data, out, warmup_steps, threads, from_asv, asv_commit, asv_machine, no_progress, workers,
+          scheduler):
     """Sweep m (or n, or d), fit the cost exponent, and write report.md, scaling.png, results.jsonl.
 
     \b
@@ -535,7 +588,7 @@ def scale(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_mi
           --impl band --solver exact --solver sketch --solver cg --alpha 0.5
     """
     from .report import analyse, write_report
-    from .sweep import machine_info, prepare_out, run_sweep
+    from .sweep import prepare_out
 
     impls = list(dict.fromkeys(impls))
     alphas = list(dict.fromkeys(float(a) for a in alphas))
@@ -557,35 +610,53 @@ def scale(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_mi
     else:
         if asv_commit or asv_machine:
             raise click.UsageError("--asv-commit and --asv-machine go with --from-asv.")
-        default = SweepConfig()
         if vary != "m":
             for name in ("m_min", "m_max"):
                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
                     raise click.UsageError(f"--{name.replace('_', '-')} goes with --vary m; with --vary {vary} "
                                            "the width is --m.")
-        cfg = SweepConfig(
-            impls=impls or default.impls, alphas=alphas or default.alphas, solvers=list(solvers) or default.solvers,
-            vary=vary, m=m, n_min=n_min, n_max=n_max, d_min=d_min, d_max=d_max,
-            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d) if vary != "d" else (d or 32),
-            steps=steps, repeats=repeats, seed=seed, dtype=dtype, init=init, data=data,
+        with _sharding(workers, scheduler) as cluster:
+            an, path = _scale_sweep(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_min, d_max,
+                                    factor, n, d, steps, repeats, seed, dtype, init, data, out, warmup_steps, threads,
+                                    no_progress, cluster)
+    _print_scale(an, path)
+
+
+def _scale_sweep(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_min, d_max, factor, n, d, steps,
+                 repeats, seed, dtype, init, data, out, warmup_steps, threads, no_progress, cluster):
+    from .report import analyse, write_report
+    from .sweep import machine_info, prepare_out, run_sweep
+
+    default = SweepConfig()
+    cfg = SweepConfig(
+        impls=impls or default.impls, alphas=alphas or default.alphas, solvers=list(solvers) or default.solvers,
+        vary=vary, m=m, n_min=n_min, n_max=n_max, d_min=d_min, d_max=d_max,
+        m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d) if vary != "d" else (d or 32),
+        steps=steps, repeats=repeats, seed=seed, dtype=dtype, init=init, data=data,
+        workers=0 if cluster is None else len(cluster.workers),
+    )
+    if warmup_steps is None:
+        warmup_steps = min(1, cfg.steps - 1)
+    if warmup_steps >= cfg.steps:
+        raise click.UsageError(
+            f"--warmup-steps {warmup_steps} leaves no step of --steps {cfg.steps} for the steady state; "
+            f"use --warmup-steps {cfg.steps - 1}{' or fewer' if cfg.steps > 1 else ''}, or more --steps."
         )
-        if warmup_steps is None:
-            warmup_steps = min(1, cfg.steps - 1)
-        if warmup_steps >= cfg.steps:
-            raise click.UsageError(
-                f"--warmup-steps {warmup_steps} leaves no step of --steps {cfg.steps} for the steady state; "
-                f"use --warmup-steps {cfg.steps - 1}{' or fewer' if cfg.steps > 1 else ''}, or more --steps."
-            )
-        prepare_out(out)
-        _apply_threads(threads)
-        solved = "" if cfg.solvers == ["exact"] else f" with solvers {', '.join(cfg.solvers)}"
-        fixed = "" if cfg.vary == "m" else f" at m = {cfg.m}"
-        console.print(f"sweep of {', '.join(cfg.impls)}{solved} over {cfg.vary} = {cfg.grid[0]}..{cfg.grid[-1]}{fixed}, "
-                      f"alpha = {', '.join(f'{a:g}' for a in cfg.alphas)}; results in {out}/")
-        records = run_sweep(cfg, out, progress=not no_progress, console=console,
-                            say=lambda line: console.print(escape(line)))
-        an = analyse(records, cfg.as_dict(), machine_info(), warmup_steps=warmup_steps)
-        path = write_report(an, out)
+    prepare_out(out)
+    _apply_threads(threads)
+    solved = "" if cfg.solvers == ["exact"] else f" with solvers {', '.join(cfg.solvers)}"
+    fixed = "" if cfg.vary == "m" else f" at m = {cfg.m}"
+    console.print(f"sweep of {', '.join(cfg.impls)}{solved} over {cfg.vary} = {cfg.grid[0]}..{cfg.grid[-1]}{fixed}, "
+                  f"alpha = {', '.join(f'{a:g}' for a in cfg.alphas)}; results in {out}/")
+    records = run_sweep(cfg, out, progress=not no_progress, console=console,
+                        say=lambda line: console.print(escape(line)))
+    machine = machine_info() | ({} if cluster is None else {"cluster": cluster.describe()})
+    an = analyse(records, cfg.as_dict(), machine, warmup_steps=warmup_steps)
+    path = write_report(an, out)
+    return an, path
+
+
+def _print_scale(an, path):
     table = Table("alpha", "implementation", "slope", "95% interval", "first step", "fired-count slope",
                   "work slope", "verdict")
     for row in an.rows():

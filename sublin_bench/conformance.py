@@ -133,6 +133,7 @@ def compare(
     step_size: float = 1.0,
     reference: str = "dense",
     solver: str = "exact",
+    create=None,
 ) -> Comparison:
     """Run ``name`` and ``reference`` side by side for ``steps`` steps and compare every
     interface method after each. ``O(steps * m n d)``.
@@ -153,10 +154,14 @@ def compare(
     either side reports as fired, every neuron that has moved so far (those fired at an
     earlier step), and :data:`SPOT_ROWS` neurons drawn at random, which must still hold
     their initial weights. Active sets are always compared whole (CSR), exactly.
+
+    ``create`` builds the implementation's side (default :func:`registry.create`; a
+    :meth:`sharding.Cluster.create` compares a sharded run with the single-process
+    reference).
     """
     spec = problem.spec
     res = Comparison(name, reference, spec, step_size, steps)
-    impl = registry.create(name, problem, step_size=step_size, solver=solver)
+    impl = (create or registry.create)(name, problem, step_size=step_size, solver=solver)
     ref = registry.create(reference, problem, step_size=step_size, solver="gd" if impl.solver.name == "gd" else "exact")
     m, n, d = spec.m, spec.n, spec.d
     u = float(np.finfo(spec.dtype).eps) / 2
@@ -404,6 +409,7 @@ def compare_approximate(
     steps: int = 4,
     step_size: float = 1.0,
     reference: str = "dense",
+    create=None,
 ) -> ApproximateComparison:
     """Run an approximate implementation beside ``reference`` and measure, step after step:
 
@@ -423,7 +429,7 @@ def compare_approximate(
     """
     spec = problem.spec
     res = ApproximateComparison(name, reference, spec, step_size, steps)
-    impl = registry.create(name, problem, step_size=step_size)
+    impl = (create or registry.create)(name, problem, step_size=step_size)  # create: as for compare
     ref = registry.create(reference, problem, step_size=step_size)
     m, n, d = spec.m, spec.n, spec.d
     u = float(np.finfo(spec.dtype).eps) / 2

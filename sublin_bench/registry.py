@@ -176,6 +176,8 @@ def create(name: str, problem: Problem, *, step_size: float = 1.0, solver="exact
     """Build the trainer ``name`` on ``problem``, solving its Gauss-Newton systems with
     ``solver`` (a name from :data:`sublin_bench.solvers.SOLVERS`, or a Solver from
     ``solvers.make_solver(name, **options)``); every implementation takes every solver.
+    Within :func:`sublin_bench.sharding.sharded` the trainer is sharded over the cluster's
+    workers (:class:`~sublin_bench.sharding.ShardedTrainer`).
 
     The memory estimate is checked against the available memory first, so an oversized
     configuration is refused before anything is allocated.
@@ -208,6 +210,11 @@ def create(name: str, problem: Problem, *, step_size: float = 1.0, solver="exact
     from .solvers import make_solver
 
     chosen = make_solver(solver)  # a bad name is refused before anything is built
+    from .sharding import current
+
+    cluster = current()
+    if cluster is not None:  # within sharding.sharded(): shards on the workers (each checks its memory there)
+        return cluster.create(name, problem, step_size=step_size, solver=chosen, **options)
     spec = problem.spec
     check_fits(cls.memory_estimate(spec) + solve_memory_estimate(spec.n), f"the {name!r} trainer for {problem.spec.describe()}")
     trainer = cls(problem, step_size=step_size, **options)

@@ -250,7 +250,8 @@ class Cluster:
     ``scheduler``. Checks that every worker runs the driver's versions. Use as a context
     manager, or call :meth:`close` (everything it started is stopped)."""
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, *, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, *, timeout=DEFAULT_TIMEOUT,
+                 connect_timeout=CONNECT_TIMEOUT):
         _need_dask()
         from distributed import Client, LocalCluster
 
@@ -265,20 +266,24 @@ class Cluster:
         try:
             if scheduler:
                 try:
-                    self.client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
+                    self.client = Client(scheduler, timeout=f"{connect_timeout}s")
                 except (OSError, TimeoutError) as exc:
                     raise ConfigError(
-                        f"cannot reach the Dask scheduler at {scheduler!r} within {CONNECT_TIMEOUT:g} s ({exc}); "
+                        f"cannot reach the Dask scheduler at {scheduler!r} within {connect_timeout:g} s "
+                        f"({type(exc).__name__}); "
                         "start one with `dask scheduler` (and workers with `dask worker ADDRESS --nthreads 1`), "
                         "or use local workers with --workers N."
                     ) from None
                 if workers is not None:
-                    self.client.wait_for_workers(int(workers), timeout=CONNECT_TIMEOUT)
+                    try:
+                        self.client.wait_for_workers(int(workers), timeout=connect_timeout)
+                    except TimeoutError:
+                        raise ConfigError(f"the scheduler at {scheduler!r} has fewer than {workers} workers after "
+                                          f"{connect_timeout:g} s; start more, or ask for fewer (--workers).") from None
             else:
                 self._cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=logging.ERROR, env=WORKER_ENV)
                 self.client = Client(self._cluster)
-            self.workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
             if not self.workers:
                 raise ConfigError(f"the scheduler at {scheduler!r} has no workers; start some with "
                                   f"`dask worker {scheduler} --nthreads 1`.")
@@ -286,6 +291,11 @@ class Cluster:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def workers(self) -> list[str]:
+        """The addresses of the cluster's workers now (a restarted worker has a new one)."""
+        return sorted(self.client.scheduler_info(n_workers=-1)["workers"]) if self.client is not None else []
 
     def _check_versions(self):
         from .provenance import provenance

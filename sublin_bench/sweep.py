@@ -98,6 +98,8 @@ class SweepConfig:
     #: How each step's Gauss-Newton system is solved (sublin_bench.solvers.SOLVERS): every
     #: implementation is measured with every solver.
     solvers: list = field(default_factory=lambda: ["exact"])
+    #: Dask workers the trainers are sharded over (0: one process; sublin_bench.sharding).
+    workers: int = 0
 
     def __post_init__(self):
         if not self.impls:
@@ -393,13 +395,13 @@ def _cost_weight(cfg: SweepConfig, x: int) -> float:
     return float(z["m"]) * z["n"] * z["d"] + 2.0**24
 
 
-_CONFIG_DEFAULTS = {"init": "plain", "data": "sphere", "vary": "m"}  # what records written before a field existed meant
+_CONFIG_DEFAULTS = {"init": "plain", "data": "sphere", "vary": "m", "workers": 0}  # what records written before a field existed meant
 
 
 def _config_fields(cfg: SweepConfig) -> tuple:
     """The fields of a point record that are the sweep's configuration (the rest are the
     grid): the axis varied, the two sizes held fixed, and the rest of the problem."""
-    return ("vary", *(ax for ax in AXES if ax != cfg.vary), "dtype", "steps", "seed", "init", "data")
+    return ("vary", *(ax for ax in AXES if ax != cfg.vary), "dtype", "steps", "seed", "init", "data", "workers")
 
 
 def _check_resumable(cfg: SweepConfig, records: list[dict], prov: dict, directory: Path) -> None:
@@ -602,7 +604,7 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, x: int, rep: int, p
     rec = {
         "impl": impl, "solver": solver, "vary": cfg.vary, "alpha": float(alpha), "m": spec.m, "n": spec.n,
         "d": spec.d, "dtype": cfg.dtype, "steps": cfg.steps, "seed": cfg.seed, "repeat": int(rep),
-        "b": spec.threshold, "init": cfg.init, "data": cfg.data, "n_q": spec.n * q,
+        "b": spec.threshold, "init": cfg.init, "data": cfg.data, "n_q": spec.n * q, "workers": cfg.workers,
     }
     ok, reason = registry.available(impl)
     if not ok:
@@ -643,5 +645,8 @@ def measure_point(cfg: SweepConfig, impl: str, alpha: float, x: int, rep: int, p
            if measured else {}),
         "finished_at": time.time(),
     }
+    if cfg.workers:
+        rec["shards"] = trainer.shards
+        rec["shard_build_seconds"] = trainer.shard_build_seconds
     del trainer
     return rec

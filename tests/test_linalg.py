@@ -131,3 +131,20 @@ def test_the_spectrum_is_not_computed_until_read():
     assert sol.method == "cholesky" and sol._spectrum is None
     assert sol.condition == pytest.approx(10.0, rel=1e-9)
     assert sol._spectrum is not None and sol._block is None
+
+
+@pytest.mark.parametrize("n, rank, method", [(200, 200, "cholesky"), (300, 250, "eigh"), (130, 1, "eigh")])
+def test_large_blocks_go_through_lapack_and_give_the_pseudo_inverse(n, rank, method):
+    """Blocks above LAPACK_FROM rows take the LAPACK path; the answer is the same
+    minimum-norm least-squares solution, and a rank-deficient block is detected."""
+    from sublin_bench.linalg import LAPACK_FROM
+
+    assert n > LAPACK_FROM
+    G, Q, r = _psd(n, rank, seed=n + rank)
+    sol = solve_gram(G, r)
+    assert sol.method == method and sol.rank == rank
+    want = np.linalg.pinv(G, rcond=1e-10, hermitian=True) @ r
+    np.testing.assert_allclose(sol.g, want, rtol=0, atol=100 * n * EPS * 16 * np.abs(want).max())
+    lam = np.linalg.eigvalsh(G)
+    kept = lam[lam > n * EPS * lam[-1]]
+    assert sol.condition == pytest.approx(kept[-1] / kept[0], rel=1e-8)
