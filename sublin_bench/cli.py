@@ -325,8 +325,9 @@ def _run(impl, m, n, d, alpha, b, seed, dtype, init, data, steps, step_size, sol
 
 @cli.command()
 @click.option("--impl", "impls", multiple=True, help="Implementation(s), repeatable [default: dense, band].")
-@click.option("--solver", "solvers", multiple=True, type=click.Choice(SOLVERS),
-              help="Solver(s), repeatable [default: exact and gd].")
+@click.option("--solver", "solvers", multiple=True,
+              help=f"Solver(s), repeatable: {', '.join(SOLVERS)}, with options as NAME:KEY=VALUE,... "
+                   "(gd:rate=1.5, sketch:gamma=8) [default: exact and gd].")
 @click.option("--m", "m", type=SIZE, default="2**18", show_default=True, help="Width (neurons).")
 @click.option("--n", "n", type=SIZE, default=32, show_default=True, help="Number of inputs.")
 @click.option("--d", "d", type=SIZE, default=None, help="Input dimension [default: 32 on the sphere, the data set's otherwise].")
@@ -351,10 +352,18 @@ def converge(impls, solvers, m, n, d, alphas, eps, max_steps, max_seconds, step_
     converge.png (residual against wall time and iterations) into --out.
 
     \b
-    Example:
+    Examples:
       sublin-bench converge --impl band --solver exact --solver gd --m 2**20 --eps 1e-8
+      sublin-bench converge --impl band --solver gd:rate=1 --solver gd:rate=1.5 --solver gd:rate=1.9
     """
     from .converge import run_converge, write_report
+    from .solvers import parse_solver
+
+    for sv in solvers:
+        try:
+            parse_solver(sv)
+        except SublinError as exc:
+            raise click.BadParameter(str(exc), param_hint="--solver") from None
 
     _apply_threads(threads)
     if not (0 < eps < 1):

@@ -41,12 +41,16 @@ def converge_one(impl: str, solver: str, spec: ProblemSpec, *, eps: float, max_s
     """One combination, from nothing to ``eps`` (or a limit). Returns its record."""
     from .conformance import measure_recall
 
+    from .solvers import parse_solver
+
+    name, options = parse_solver(solver)  # "gd:rate=1.5": the label stays what the user wrote
     cls = registry.get(impl)
     if hasattr(cls, "warm_up"):  # numba's compilation (or cache load) stays off the clock
         cls.warm_up(spec.dtype)
     t0 = time.perf_counter()
     problem = make_problem(spec)
-    trainer = registry.create(impl, problem, step_size=step_size, solver=solver)
+    trainer = registry.create(impl, problem, step_size=step_size)
+    trainer.set_solver(name, **options)
     setup = time.perf_counter() - t0
     ynorm = float(np.linalg.norm(problem.y)) or 1.0
 

@@ -240,6 +240,10 @@ class _Shard:
     def weights(self):
         return self.trainer.weights()
 
+    def weights_at(self, idx):
+        tr = self.trainer
+        return tr.weights_at(idx) if hasattr(tr, "weights_at") else tr.weights()[idx]
+
 
 # -- the cluster ------------------------------------------------------------------------------
 
@@ -525,6 +529,21 @@ class ShardedTrainer(Trainer):
     def weights(self):
         check_fits(self.problem.spec.memory_estimate(), "the weights of the sharded run in memory")
         return np.concatenate(self._wait([a.weights() for a in self._actors], "weights"))
+
+    def weights_at(self, idx) -> np.ndarray:
+        """Rows ``idx`` (any neuron indices) of ``W_t``, each asked of its shard."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.problem.m):
+            raise ConfigError(f"neuron indices must lie in 0..{self.problem.m - 1}.")
+        out = np.empty((idx.size, self.problem.d), dtype=self.problem.dtype)
+        starts = np.array([lo for lo, _ in self.bounds])
+        owner = np.searchsorted(starts, idx, side="right") - 1
+        asks = [(s, np.flatnonzero(owner == s)) for s in range(self.shards)]
+        asks = [(s, pos) for s, pos in asks if pos.size]
+        rows = self._wait([self._actors[s].weights_at(idx[pos] - self.bounds[s][0]) for s, pos in asks], "weights_at")
+        for (s, pos), r in zip(asks, rows):
+            out[pos] = r
+        return out
 
     @classmethod
     def memory_estimate(cls, spec):

@@ -67,7 +67,7 @@ from scipy.sparse.linalg import LinearOperator, cg
 from .errors import ConfigError, SolverWarning
 from .linalg import GramSolve, solve_gram
 
-__all__ = ["SOLVERS", "Solve", "NeuronView", "make_solver", "jt_u", "j_v", "view_counts", "view_gram_block"]
+__all__ = ["SOLVERS", "Solve", "NeuronView", "make_solver", "parse_solver", "jt_u", "j_v", "view_counts", "view_gram_block"]
 
 SOLVERS = ("exact", "sketch", "cg", "gd")
 
@@ -466,6 +466,30 @@ class GDSolver(Solver):
 
 
 _CLASSES = {"exact": ExactSolver, "sketch": SketchSolver, "cg": CGSolver, "gd": GDSolver}
+
+
+def parse_solver(text: str) -> tuple[str, dict]:
+    """A solver written as ``name`` or ``name:key=value,key=value`` (``gd:rate=1.5``,
+    ``sketch:gamma=8,tol=1e-8``): its name and options, numbers parsed, checked by building
+    it. Raises ConfigError naming the bad part."""
+    name, _, rest = str(text).partition(":")
+    options = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"solver {text!r}: options are key=value, separated by commas (gd:rate=1.5).")
+        value = value.strip()
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            value = {"true": True, "false": False}.get(value.lower(), value)
+        options[key.strip()] = value
+    make_solver(name.strip(), **options)
+    return name.strip(), options
 
 
 def make_solver(solver="exact", **options) -> Solver:

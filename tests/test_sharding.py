@@ -14,10 +14,20 @@ pytest.importorskip("distributed")
 
 from sublin_bench import ProblemSpec, make_problem, registry  # noqa: E402
 from sublin_bench.cli import cli  # noqa: E402
-from sublin_bench.conformance import AGREE, compare  # noqa: E402
+from hypothesis import HealthCheck, given, note, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sublin_bench.conformance import AGREE, DISAGREE, compare  # noqa: E402
 from sublin_bench.errors import ConfigError  # noqa: E402
 from sublin_bench.generator import W_BLOCK  # noqa: E402
 from sublin_bench.sharding import Cluster, ShardLostError, ShardProblem, shard_bounds, sharded  # noqa: E402
+
+
+@st.composite
+def specs(draw):
+    return ProblemSpec(m=draw(st.one_of(st.integers(1, 40), st.integers(41, 3000))), n=draw(st.integers(1, 24)),
+                       d=draw(st.integers(1, 12)), alpha=draw(st.floats(0.0, 0.9)), seed=draw(st.integers(0, 2**20)),
+                       dtype=draw(st.sampled_from(["float64", "float32"])))
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +96,18 @@ def test_workers_run_one_thread(cluster):
 def test_sharded_runs_agree_with_single_process_dense(cluster, impl, spec):
     c = compare(make_problem(spec), impl, steps=4, create=cluster.create)
     assert c.status == AGREE and c.steps_compared == 4, c.message
+
+
+@pytest.mark.parametrize("impl", ["dense", "band", "tree"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=specs(), shards=st.integers(1, 4), eta=st.sampled_from([1.0, 0.5, 1.5]))
+def test_sharded_agree_with_dense_under_hypothesis(cluster, impl, spec, shards, eta):
+    """Any width (down to one neuron per shard), n, d, alpha, dtype and number of shards."""
+    shards = min(shards, spec.m)
+    c = compare(make_problem(spec), impl, steps=3, step_size=eta,
+                create=lambda name, p, **kw: cluster.create(name, p, shards=shards, **kw))
+    note(f"{spec.describe()} shards={shards}: {c.status} {c.message}")
+    assert c.status != DISAGREE, c.message
 
 
 @pytest.mark.parametrize("bounds", [[0, 1, 2**12], [0, 100, 101, 3000, 2**12]])
@@ -193,3 +215,12 @@ def test_a_killed_worker_stops_the_run_with_a_clear_error_and_it_can_be_restarte
     time.sleep(1)
     left = {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} - children_before
     assert not left, f"processes left running: {left}"
+
+
+def test_weights_at_asks_each_shard(cluster):
+    problem = make_problem(ProblemSpec(m=3000, n=6, d=4, alpha=0.3, seed=8))
+    tr = cluster.create("band-implicit", problem, bounds=[0, 1000, 1001, 3000])
+    ref = registry.create("dense", problem)
+    tr.step(), ref.step()
+    idx = np.array([2999, 0, 1000, 1500, 999, 1000])
+    np.testing.assert_allclose(tr.weights_at(idx), ref.weights()[idx], rtol=0, atol=1e-14)

@@ -223,3 +223,42 @@ def test_converge_reaches_eps_resumes_and_refuses_another_configuration(tmp_path
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
     r = CliRunner().invoke(cli, [*args[:-2], "--eps", "1e-6", "--out", str(tmp_path)])
     assert r.exit_code != 0 and "another configuration" in r.output
+
+
+@pytest.mark.parametrize("text, want", [
+    ("gd", ("gd", {})), ("gd:rate=1.5", ("gd", {"rate": 1.5})),
+    ("sketch:gamma=8,tol=1e-8", ("sketch", {"gamma": 8, "tol": 1e-8})), ("cg:jacobi=false", ("cg", {"jacobi": False})),
+])
+def test_parse_solver(text, want):
+    from sublin_bench.solvers import parse_solver
+
+    assert parse_solver(text) == want
+
+
+@pytest.mark.parametrize("text, msg", [("gd:rate=3", "rate must be a number in"), ("gd:rate", "key=value"),
+                                       ("lu", "unknown solver 'lu'"), ("gd:speed=2", "bad option for solver 'gd'")])
+def test_parse_solver_refuses(text, msg):
+    from sublin_bench.solvers import parse_solver
+
+    with pytest.raises(ConfigError, match=msg):
+        parse_solver(text)
+
+
+def test_converge_takes_solver_options(tmp_path):
+    """gd's rule is searched by running several rates side by side; each is its own
+    combination, labelled as written, and the rate reaches the solver."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sublin_bench.cli import cli
+
+    args = ["converge", "--impl", "band", "--solver", "gd:rate=0.5", "--solver", "gd:rate=1.5", "--m", "2**12",
+            "--n", "8", "--d", "4", "--max-steps", "400", "--out", str(tmp_path)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    recs = {x["solver"]: x for x in map(json.loads, (tmp_path / "results.jsonl").read_text().splitlines())}
+    assert recs["gd:rate=0.5"]["solver_options"]["rate"] == 0.5 and recs["gd:rate=1.5"]["solver_options"]["rate"] == 1.5
+    assert recs["gd:rate=1.5"]["steps"] < recs["gd:rate=0.5"]["steps"]  # a larger rate below 2/kappa-ish: fewer steps
+    r = CliRunner().invoke(cli, [*args[:4], "gd:rate=7", *args[6:]])
+    assert r.exit_code == 2 and "rate must be a number in (0, 2)" in r.output
