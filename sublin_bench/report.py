@@ -470,8 +470,6 @@ def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale")
     ]
     if an.vs_exact:
         parts += [solver_text(an), ""]
-    if an.regime and (an.axis != "m" or max(an.regime.values()) > REGIME_LIMIT):
-        parts += [regime_text(an), ""]
     if an.recall:
         parts += ["Approximate implementations (" + ", ".join(sorted({i for _, i in an.recall})) + ") also show "
                   "their *recall*: the mean over the measured states of |found ∩ fired| / |fired|, against the "
@@ -479,6 +477,8 @@ def write_report(an: Analysis, directory, *, source: str = "sublin-bench scale")
                   "are not those of the same computation.", ""]
     for alpha in an.alphas:
         parts += [f"### alpha = {alpha:g}", "", timing_table(an, alpha), ""]
+    if an.regime and (an.axis != "m" or max(an.regime.values()) > REGIME_LIMIT):
+        parts += [regime_text(an), ""]
     if an.effects:
         parts += [
             f"## What the data does to the method (data: {an.effects[0]['data']})", "",

@@ -10,7 +10,39 @@ from .interface import StepInfo, Trainer
 from .memory import check_fits
 from .problem import ProblemSpec, make_problem
 
-__all__ = ["build_trainer", "time_steps", "check_memory"]
+__all__ = ["build_trainer", "time_steps", "check_memory", "warm_up"]
+
+
+def warm_up(impls, spec: ProblemSpec, solvers=("exact",)) -> None:
+    """Pay every first-use cost before anything is timed: the generator's thread pool and
+    threadpoolctl's scan of the loaded libraries (about 1.5 s here, on the first
+    multi-block ``W0``), numba's cache loads and BLAS start-up, by generating a two-block
+    ``W0`` and training every implementation with every solver (``solvers``: names or
+    ``name:options``) for two steps on a small problem like ``spec``. Problems too small
+    or unavailable implementations are passed over."""
+    from .errors import SublinError
+    from .generator import W_BLOCK
+    from .solvers import parse_solver
+
+    try:
+        make_problem(spec.replace(m=2 * W_BLOCK, n=min(spec.n, 8), init="plain")).W0
+    except SublinError:
+        pass
+    try:
+        problem = make_problem(spec.replace(m=min(spec.m, 2**10), n=min(spec.n, 64)))
+    except SublinError:
+        return
+    for impl in impls:
+        if not registry.available(impl)[0]:
+            continue
+        for solver in solvers:
+            name, options = parse_solver(solver)
+            try:
+                trainer = registry.create(impl, problem)
+                trainer.set_solver(name, **options)
+                trainer.run(2)
+            except SublinError:
+                pass
 
 
 def check_memory(name: str, spec: ProblemSpec, available: int | None = None) -> int:

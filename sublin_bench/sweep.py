@@ -507,18 +507,12 @@ def _measure(cfg, todo, directory, prov, progress, console):
 
 
 def warm_up(cfg: SweepConfig) -> None:
-    """One untimed small run of every implementation, so that first-use costs (JIT cache
-    loading, BLAS thread start-up, imports) land in no measured point."""
-    spec = cfg.spec(cfg.grid[0], cfg.alphas[0])
-    spec = spec.replace(m=min(spec.m, 2**10), n=min(spec.n, 64))
-    try:
-        problem = make_problem(spec)
-        for impl in cfg.impls:
-            if registry.available(impl)[0]:
-                for solver in cfg.solvers:
-                    registry.create(impl, problem, solver=solver).run(min(cfg.steps, 2))
-    except SublinError:
-        pass  # too little memory even for this: every point will say so, and be retried
+    """One untimed small run of every implementation with every solver, so that first-use
+    costs (JIT cache loading, BLAS and generator thread start-up, imports) land in no
+    measured point (:func:`sublin_bench.runner.warm_up`)."""
+    from .runner import warm_up as warm
+
+    warm(cfg.impls, cfg.spec(cfg.grid[0], cfg.alphas[0]), cfg.solvers)
 
 
 def _problem(spec: ProblemSpec, cache: dict, weights: bool):
