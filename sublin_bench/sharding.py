@@ -286,7 +286,7 @@ class Cluster:
                                           f"{connect_timeout:g} s; start more, or ask for fewer (--workers).") from None
             else:
                 self._cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR, env=WORKER_ENV)
+                                             dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
                 self.client = Client(self._cluster)
             if not self.workers:
                 raise ConfigError(f"the scheduler at {scheduler!r} has no workers; start some with "
