@@ -204,6 +204,12 @@ class _Shard:
     """One shard: a trainer of ``impl`` over the neurons ``lo .. hi-1``, on its worker."""
 
     def __init__(self, impl, X, y, spec_fields, b, source, data, lo, hi, step_size, options, W0=None, a=None):
+        from .provenance import set_threads
+
+        # One thread, set here in the actor's own thread: numba's thread count is per
+        # thread, and the environment alone left the block pool at the machine's cores
+        # (measured: a single worker ran its build at 200% CPU).
+        set_threads(1)
         spec = ProblemSpec(**spec_fields)
         parent = Problem(X, y, b=b, spec=spec, source=source, data=data)
         self.problem = ShardProblem(parent, lo, hi, W0=W0, a=a)
@@ -220,9 +226,10 @@ class _Shard:
         return f, C
 
     def info(self):
+        from .generator import default_workers
         from .provenance import provenance
 
-        return {"pid": os.getpid(), "build_seconds": self.build_seconds, "neurons": self.problem.m,
+        return {"pid": os.getpid(), "threads": default_workers(), "build_seconds": self.build_seconds, "neurons": self.problem.m,
                 "work": dict(self.trainer.build_work) if hasattr(self.trainer, "build_work") else {},
                 "provenance": provenance()}
 

@@ -126,6 +126,8 @@ def test_the_sharded_interface(cluster):
     tr = cluster.create("band", problem, shards=3)
     ref = registry.create("band", problem)
     assert tr.shards == 3 and len(tr.shard_build_seconds) == 3 and tr.build_work
+    infos = tr._wait([a.info() for a in tr._actors], "info")
+    assert [i["threads"] for i in infos] == [1, 1, 1]  # the block pool of each shard: one thread
     for _ in range(3):
         for got, want in zip(tr.active_sets(), ref.active_sets()):
             np.testing.assert_array_equal(got, want)
