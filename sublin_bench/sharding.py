@@ -453,6 +453,7 @@ class ShardedTrainer(Trainer):
         deadline = time.monotonic() + self.timeout
         out = []
         for s, fut in enumerate(futures):
+            missing = 0
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -461,7 +462,9 @@ class ShardedTrainer(Trainer):
                     out.append(fut.result(timeout=min(left, 0.5)))
                     break
                 except (TimeoutError, DaskTimeout):
-                    if self.workers[s] not in self._alive():
+                    alive = self._alive()  # None: the scheduler did not answer this time, which proves nothing
+                    missing = missing + 1 if alive is not None and self.workers[s] not in alive else 0
+                    if missing >= 2:  # gone from the scheduler's list twice in a row, half a second apart
                         raise self._lost(s, what, "its worker left the cluster") from None
                 except SublinError:
                     raise
@@ -469,11 +472,12 @@ class ShardedTrainer(Trainer):
                     raise self._lost(s, what, f"{type(exc).__name__}: {exc}") from None
         return out
 
-    def _alive(self) -> set:
+    def _alive(self) -> set | None:
+        """The scheduler's workers now, or None if it could not be asked."""
         try:
             return set(self.cluster.client.scheduler_info(n_workers=-1)["workers"])
         except Exception:
-            return set()
+            return None
 
     def _lost(self, s, what, why) -> ShardLostError:
         self.close()
