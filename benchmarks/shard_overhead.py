@@ -40,7 +40,7 @@ def main(argv=None):
     set_threads(args.threads)
     problem = make_problem(ProblemSpec(m=args.m, n=args.n, d=args.d, alpha=args.alpha))
     problem.W0  # generated once, outside every timing, for the single-process builds
-    single, sharded, remote = [], [], []
+    single, sharded, remote, pings = [], [], [], []
     builds = {"single": [], "sharded": []}
     with Cluster(args.workers) as cl:
         print(f"# {args.impl} m={args.m} n={args.n} d={args.d} alpha={args.alpha}; single process with "
@@ -59,6 +59,7 @@ def main(argv=None):
                         sharded.append(info.seconds)
                         remote.append(tr._last_remote)
                 if which == "sharded":
+                    pings.append(tr.ping_seconds())
                     tr.close()
                 del tr
             print(f"repeat {rep}: single median {st.median(single) * 1e3:.3f} ms, sharded {st.median(sharded) * 1e3:.3f} ms",
@@ -69,6 +70,7 @@ def main(argv=None):
         "slowest_shard_update_ms": st.median(remote) * 1e3, "overhead_ms": float(np.median(over)) * 1e3,
         "overhead_q25_q75_ms": [float(np.percentile(over, 25)) * 1e3, float(np.percentile(over, 75)) * 1e3],
         "sharded_minus_single_ms": (st.median(sharded) - st.median(single)) * 1e3,
+        "noop_round_trip_ms": st.median(pings) * 1e3,
         "build_single_s": st.median(builds["single"]), "build_sharded_s": st.median(builds["sharded"]),
         "steps_each": len(single),
     }

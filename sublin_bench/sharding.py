@@ -240,6 +240,10 @@ class _Shard:
         f, C = self.state()
         return upd.flips, upd.moved, dict(upd.work), f, C, time.perf_counter() - t0
 
+    def ping(self):
+        """Nothing: the round trip of one call (for measuring the transport's floor)."""
+        return None
+
     def active_sets(self):
         ptr, idx = self.trainer.active_sets()
         return ptr, idx + self.lo
@@ -486,6 +490,16 @@ class ShardedTrainer(Trainer):
             f"shard {s} (neurons {lo}..{hi - 1}) on worker {self.workers[s]} failed during {what}: {why}. "
             "Its state is gone and the run stops here; start it again (a new run rebuilds every shard from the seed)."
         )
+
+    def ping_seconds(self, rounds: int = 50) -> float:
+        """Median wall time of one call to every shard at once that does nothing: the
+        floor of the per-step overhead that Dask's actor calls set."""
+        times = []
+        for _ in range(int(rounds)):
+            t0 = time.perf_counter()
+            self._wait([a.ping() for a in self._actors], "ping")
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
 
     def close(self):
         """Release the shards (their workers free the memory)."""
