@@ -332,7 +332,8 @@ def check_grid_fits(cfg: SweepConfig, total: int | None = None) -> None:
         too_big = [x for x in xs if est[x] > budget]
         if too_big:
             fits = [x for x in xs if est[x] <= budget]
-            hint = f"the largest grid point that fits is {v}={m_label(fits[-1])}: use --{v}-max {fits[-1]}" if fits \
+            what = "the widest grid width" if v == "m" else "the largest grid point"
+            hint = f"{what} that fits is {v}={m_label(fits[-1])}: use --{v}-max {fits[-1]}" if fits \
                 else f"no point of this grid fits: use a smaller --{v}-min" + ("/--n" if v == "m" else "/--m")
             z = cfg.sizes(too_big[0])
             raise ConfigError(
