@@ -305,16 +305,17 @@ class Problem:
         if self._W0 is None:
             check_fits(self.spec.memory_estimate(), f"W0 of {self.spec.describe()} in memory")
             W = np.empty((self.m, self.d), dtype=self.spec.dtype)
-
-            def fill(k, start, stop):
-                if self._sample is None:
-                    plain_block(self.spec.seed, k, stop - start, self.d, self.spec.dtype, out=W[start:stop])
-                else:
-                    W[start:stop] = self.w0_block(k)
-
-            map_blocks(fill, self.m)
+            map_blocks(lambda k, start, stop: self._fill_block(k, W[start:stop]), self.m)
             object.__setattr__(self, "_W0", _readonly(W))
         return self._W0
+
+    def _fill_block(self, k: int, out: np.ndarray) -> None:
+        """Write block ``k`` of ``W0`` into ``out`` (generated straight into it for a plain
+        problem); what :attr:`W0` runs on every block."""
+        if self._sample is None:
+            plain_block(self.spec.seed, k, out.shape[0], self.d, self.spec.dtype, out=out)
+        else:
+            out[...] = self.w0_block(k)
 
     @property
     def a(self) -> np.ndarray:

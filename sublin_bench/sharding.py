@@ -61,7 +61,7 @@ import numpy as np
 
 from . import registry
 from .errors import ConfigError, SublinError
-from .generator import W_BLOCK, block_count, map_blocks, plain_block, signs
+from .generator import W_BLOCK, block_count, plain_block, signs
 from .interface import Trainer, UpdateResult
 from .linalg import indptr_from_counts, rows_of
 from .memory import check_fits
@@ -123,19 +123,8 @@ class ShardProblem(Problem):
     def lo(self) -> int:
         return self._lo
 
-    @property
-    def W0(self) -> np.ndarray:
-        if self._W0 is None:
-            check_fits(self.spec.memory_estimate(), f"W0 of shard {self._lo}..{self._lo + self.m} in memory")
-            W = np.empty((self.m, self.d), dtype=self.spec.dtype)
-
-            def fill(k, start, stop):
-                W[start:stop] = self.w0_block(k, copy=False)
-
-            map_blocks(fill, self.m)
-            W.setflags(write=False)
-            object.__setattr__(self, "_W0", W)
-        return self._W0
+    def _fill_block(self, k, out):
+        out[...] = self.w0_block(k, copy=False)
 
     def a_at(self, idx) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
