@@ -362,9 +362,9 @@ def timing_table(an: Analysis, alpha: float) -> str:
     ms = sorted({m for (a, _), st in an.stats.items() if a == alpha for m in st})
     base = [i for i in an.impls if i != "dense" and "+" not in i] if "dense" in an.impls else []
     versus = [i for i in an.impls if (alpha, i) in an.vs_exact]
-    head = f"| {an.axis} | " + " | ".join(f"{i} s/iter steady, first (problem + build s)" for i in an.impls) + " | " + \
-        " | ".join([f"speedup {i}" for i in base] + [f"{i} vs {_impl_of(i)} exact" for i in versus]) + " |"
-    lines = [head, "|" + "---|" * (1 + len(an.impls) + len(base) + len(versus))]
+    cols = [an.axis, *(f"{i} s/iter steady, first (problem + build s)" for i in an.impls),
+            *(f"speedup {i}" for i in base), *(f"{i} vs {_impl_of(i)} exact" for i in versus)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for m in ms:
         cells = []
         for impl in an.impls:
