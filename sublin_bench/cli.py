@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -624,35 +625,33 @@ def scale(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_mi
                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
                     raise click.UsageError(f"--{name.replace('_', '-')} goes with --vary m; with --vary {vary} "
                                            "the width is --m.")
-        with _sharding(workers, scheduler) as cluster:
-            an, path = _scale_sweep(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_min, d_max,
-                                    factor, n, d, steps, repeats, seed, dtype, init, data, out, warmup_steps, threads,
-                                    no_progress, cluster)
+        default = SweepConfig()
+        cfg = SweepConfig(
+            impls=impls or default.impls, alphas=alphas or default.alphas, solvers=list(solvers) or default.solvers,
+            vary=vary, m=m, n_min=n_min, n_max=n_max, d_min=d_min, d_max=d_max,
+            m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d) if vary != "d" else (d or 32),
+            steps=steps, repeats=repeats, seed=seed, dtype=dtype, init=init, data=data,
+        )
+        if warmup_steps is None:
+            warmup_steps = min(1, cfg.steps - 1)
+        if warmup_steps >= cfg.steps:
+            raise click.UsageError(
+                f"--warmup-steps {warmup_steps} leaves no step of --steps {cfg.steps} for the steady state; "
+                f"use --warmup-steps {cfg.steps - 1}{' or fewer' if cfg.steps > 1 else ''}, or more --steps."
+            )
+        prepare_out(out)
+        _apply_threads(threads)
+        with _sharding(workers, scheduler) as cluster:  # started only once the configuration is valid
+            if cluster is not None:
+                cfg = dataclasses.replace(cfg, workers=len(cluster.workers))
+            an, path = _scale_sweep(cfg, out, warmup_steps, no_progress, cluster)
     _print_scale(an, path)
 
 
-def _scale_sweep(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_max, d_min, d_max, factor, n, d, steps,
-                 repeats, seed, dtype, init, data, out, warmup_steps, threads, no_progress, cluster):
+def _scale_sweep(cfg, out, warmup_steps, no_progress, cluster):
     from .report import analyse, write_report
-    from .sweep import machine_info, prepare_out, run_sweep
+    from .sweep import machine_info, run_sweep
 
-    default = SweepConfig()
-    cfg = SweepConfig(
-        impls=impls or default.impls, alphas=alphas or default.alphas, solvers=list(solvers) or default.solvers,
-        vary=vary, m=m, n_min=n_min, n_max=n_max, d_min=d_min, d_max=d_max,
-        m_min=m_min, m_max=m_max, m_factor=factor, n=n, d=_dimension(data, d) if vary != "d" else (d or 32),
-        steps=steps, repeats=repeats, seed=seed, dtype=dtype, init=init, data=data,
-        workers=0 if cluster is None else len(cluster.workers),
-    )
-    if warmup_steps is None:
-        warmup_steps = min(1, cfg.steps - 1)
-    if warmup_steps >= cfg.steps:
-        raise click.UsageError(
-            f"--warmup-steps {warmup_steps} leaves no step of --steps {cfg.steps} for the steady state; "
-            f"use --warmup-steps {cfg.steps - 1}{' or fewer' if cfg.steps > 1 else ''}, or more --steps."
-        )
-    prepare_out(out)
-    _apply_threads(threads)
     solved = "" if cfg.solvers == ["exact"] else f" with solvers {', '.join(cfg.solvers)}"
     fixed = "" if cfg.vary == "m" else f" at m = {cfg.m}"
     console.print(f"sweep of {', '.join(cfg.impls)}{solved} over {cfg.vary} = {cfg.grid[0]}..{cfg.grid[-1]}{fixed}, "
@@ -661,8 +660,7 @@ def _scale_sweep(ctx, impls, alphas, solvers, vary, m_min, m_max, m, n_min, n_ma
                         say=lambda line: console.print(escape(line)))
     machine = machine_info() | ({} if cluster is None else {"cluster": cluster.describe()})
     an = analyse(records, cfg.as_dict(), machine, warmup_steps=warmup_steps)
-    path = write_report(an, out)
-    return an, path
+    return an, write_report(an, out)
 
 
 def _print_scale(an, path):

@@ -46,7 +46,7 @@ from .problem import ProblemSpec, make_problem
 from .provenance import describe, provenance, provenance_differences
 from .conformance import measure_recall
 from .runner import check_memory, time_steps
-from .solvers import view_counts
+from .solvers import make_solver, view_counts
 
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
@@ -107,14 +107,11 @@ class SweepConfig:
         if not self.alphas:
             raise ConfigError("choose at least one alpha (--alpha).")
         self.impls = _unique(self.impls, str)
-        from .solvers import SOLVERS
-
         if not self.solvers:
             raise ConfigError("choose at least one solver (--solver).")
         self.solvers = _unique(self.solvers, str)
         for sv in self.solvers:
-            if sv not in SOLVERS:
-                raise ConfigError(f"unknown solver {sv!r}; choose one of {', '.join(SOLVERS)}.")
+            make_solver(sv)  # an unknown name is refused, with the known ones listed
         if self.vary not in AXES:
             raise ConfigError(f"--vary must be one of {', '.join(AXES)}, got {self.vary!r}.")
         if self.vary != "m":
@@ -381,7 +378,9 @@ def planned_points(cfg: SweepConfig) -> list[tuple]:
         order = np.random.default_rng([cfg.seed, rep]).permutation(len(cells))
         for c in order:
             alpha, x = cells[c]
-            plan.extend((variants[(j + rep) % k][0], alpha, x, rep, variants[(j + rep) % k][1]) for j in range(k))
+            for j in range(k):
+                impl, solver = variants[(j + rep) % k]
+                plan.append((impl, alpha, x, rep, solver))
     return plan
 
 
