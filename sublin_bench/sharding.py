@@ -65,7 +65,7 @@ from .generator import W_BLOCK, block_count, plain_block, signs
 from .interface import Trainer, UpdateResult
 from .linalg import indptr_from_counts, rows_of
 from .memory import check_fits
-from .problem import Problem, ProblemSpec
+from .problem import Problem
 
 __all__ = ["ShardProblem", "ShardedTrainer", "ShardLostError", "Cluster", "shard_bounds", "sharded", "current"]
 
@@ -192,14 +192,13 @@ def _regenerable(problem: Problem, lo: int, hi: int) -> bool:
 class _Shard:
     """One shard: a trainer of ``impl`` over the neurons ``lo .. hi-1``, on its worker."""
 
-    def __init__(self, impl, X, y, spec_fields, b, source, data, lo, hi, step_size, options, W0=None, a=None):
+    def __init__(self, impl, X, y, spec, b, source, data, lo, hi, step_size, options, W0=None, a=None):
         from .provenance import set_threads
 
         # One thread, set here in the actor's own thread: numba's thread count is per
         # thread, and the environment alone left the block pool at the machine's cores
         # (measured: a single worker ran its build at 200% CPU).
         set_threads(1)
-        spec = ProblemSpec(**spec_fields)
         parent = Problem(X, y, b=b, spec=spec, source=source, data=data)
         self.problem = ShardProblem(parent, lo, hi, W0=W0, a=a)
         self.lo = int(lo)
@@ -209,7 +208,7 @@ class _Shard:
         self.build_seconds = time.perf_counter() - t0
 
     def state(self):
-        """Partial predictions (scaled to the whole network), counts (int64) and the build."""
+        """Partial predictions (scaled to the whole network) and counts (int64)."""
         f = np.asarray(self.trainer._predictions(), dtype=np.float64) * self.scale
         C = np.rint(np.asarray(self.trainer._counts())).astype(np.int64)
         return f, C
@@ -369,6 +368,16 @@ def sharded(workers: int | None = None, scheduler: str | None = None, *, timeout
         cluster.close()
 
 
+def _summed(counters) -> dict:
+    """The shards' work counters added key by key. ``Counter.update``, not ``+``: addition
+    drops counters that sum to zero, and a step on which no shard did any work must still
+    report ``work: 0``."""
+    total: Counter = Counter()
+    for c in counters:
+        total.update(c)
+    return dict(total)
+
+
 # -- the driver's trainer ---------------------------------------------------------------------
 
 
@@ -398,17 +407,14 @@ class ShardedTrainer(Trainer):
             raise ConfigError("a sampled problem cannot be sharded (its candidates are drawn jointly over all m); "
                               "use --init plain with --workers.")
         workers = cluster.workers
-        k = len(workers) if shards is None and bounds is None else (len(bounds) - 1 if bounds is not None else shards)
-        self.bounds = shard_bounds(problem.m, k, bounds)
+        self.bounds = shard_bounds(problem.m, len(workers) if shards is None else shards, bounds)
         self.shards = len(self.bounds)
         self.workers = [workers[s % len(workers)] for s in range(self.shards)]
         self.describe = f"{impl} sharded over {self.shards} ranges on {len(set(self.workers))} Dask worker(s)"
         warm = getattr(cls, "warm_up", None)
         if warm is not None:  # compile or load numba's cache here first: workers then only read it
             warm(problem.spec.dtype)
-        spec = problem.spec
-        fields = {k_: getattr(spec, k_) for k_ in ("m", "n", "d", "alpha", "seed", "b", "dtype", "init", "data")}
-        fields["init"] = "plain"
+        spec = problem.spec.replace(init="plain")  # what the workers regenerate: every row from the seed
         client = cluster.client
         self._actors = []
         t0 = time.perf_counter()
@@ -417,7 +423,7 @@ class ShardedTrainer(Trainer):
             arrays = {}
             if not _regenerable(problem, lo, hi):  # rows the seed does not give: sent, as they must be
                 arrays = {"W0": np.array(problem.W0[lo:hi]), "a": np.array(problem.a[lo:hi])}
-            futures.append(client.submit(_Shard, impl, problem.X, problem.y, fields, problem.b, problem.source,
+            futures.append(client.submit(_Shard, impl, problem.X, problem.y, spec, problem.b, problem.source,
                                          problem.data, lo, hi, self.step_size, options, actor=True, workers=[w],
                                          allow_other_workers=False, pure=False, **arrays))
         try:
@@ -429,7 +435,7 @@ class ShardedTrainer(Trainer):
             raise
         self.build_seconds = time.perf_counter() - t0
         self.shard_build_seconds = [i["build_seconds"] for i in infos]
-        self.build_work = dict(sum((Counter(i["work"]) for i in infos), Counter()))
+        self.build_work = _summed(i["work"] for i in infos)
         self._last_remote = 0.0
 
     def set_solver(self, solver="exact", **options):
@@ -522,9 +528,9 @@ class ShardedTrainer(Trainer):
             raise ShardLostError("this sharded trainer was closed (a shard failed); start the run again.")
         res = self._wait([a.update(g) for a in self._actors], f"step {self.t}")
         self._set_state([(r[3], r[4]) for r in res])
-        work = sum((Counter(r[2]) for r in res), Counter())
+        work = _summed(r[2] for r in res)
         self._last_remote = max(r[5] for r in res)
-        return UpdateResult(flips=sum(r[0] for r in res), moved=sum(r[1] for r in res), work=dict(work))
+        return UpdateResult(flips=sum(r[0] for r in res), moved=sum(r[1] for r in res), work=work)
 
     def active_sets(self):
         parts = self._wait([a.active_sets() for a in self._actors], "active_sets")

@@ -110,6 +110,17 @@ def test_sharded_agree_with_dense_under_hypothesis(cluster, impl, spec, shards, 
     assert c.status != DISAGREE, c.message
 
 
+def test_a_step_without_work_still_reports_its_counter(cluster):
+    """Found by the test above: m = 29, alpha = 0.9, one input fires nothing, so every
+    shard's work is 0; summing counters with ``+`` dropped the key."""
+    from sublin_bench.sharding import _summed
+
+    assert _summed([{"work": 0, "x": 1}, {"work": 0}]) == {"work": 0, "x": 1}
+    spec = ProblemSpec(m=29, n=1, d=1, alpha=0.9, seed=2992, dtype="float32")
+    c = compare(make_problem(spec), "band", steps=3, create=lambda name, p, **kw: cluster.create(name, p, shards=2, **kw))
+    assert c.status != DISAGREE, c.message
+
+
 @pytest.mark.parametrize("bounds", [[0, 1, 2**12], [0, 100, 101, 3000, 2**12]])
 def test_uneven_shards_agree(cluster, bounds):
     problem = make_problem(ProblemSpec(m=2**12, n=10, d=6, alpha=0.3, seed=4))
