@@ -286,10 +286,8 @@ class SparseTrainer(Trainer):
             self._W = np.array(W, dtype=spec.dtype, copy=True)
             self._a64 = a.astype(np.float64)
         del W
-        self._ptr, self._idx, self._z, build_work = self._build()
+        self.build_work = self._build_state()
         self.build_seconds = time.perf_counter() - t0
-        self.build_work = build_work
-        self._set_derived()
 
     # -- subclass hooks ---------------------------------------------------------------
 
@@ -304,6 +302,13 @@ class SparseTrainer(Trainer):
     def _build(self):
         """Build the index from ``self._W``; return ``(indptr, indices, z, work)``."""
         raise NotImplementedError
+
+    def _build_state(self):
+        """Everything the first step reads (the index, the fired sets and what derives from
+        them), timed as the build; returns the build's work counters."""
+        self._ptr, self._idx, self._z, work = self._build()
+        self._set_derived()
+        return work
 
     def _refresh(self, g: np.ndarray, coef: float):
         """The rows ``self._U`` of ``self._W`` just moved by
@@ -342,12 +347,18 @@ class SparseTrainer(Trainer):
         work["neurons_moved"] = int(U.size)
         return UpdateResult(flips=flips, moved=int(U.size), work=work)
 
+    def _given_sorted(self, ptr: np.ndarray, idx: np.ndarray):
+        """CSR column indices in the stored order -> the problem's order with rows sorted,
+        and the permutation of the entries that does it."""
+        given = self._perm[idx]
+        order = np.lexsort((given, rows_of(ptr)))
+        return given[order], order
+
     def _given_indices(self, ptr: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """CSR column indices in the stored order -> the problem's order, rows sorted."""
         if self._perm is None:
             return idx.copy()
-        given = self._perm[idx]
-        return given[np.lexsort((given, rows_of(ptr)))]
+        return self._given_sorted(ptr, idx)[0]
 
     def _given_rows(self, A: np.ndarray) -> np.ndarray:
         """An array indexed by neuron in the stored order -> the problem's order (a copy)."""
@@ -359,8 +370,17 @@ class SparseTrainer(Trainer):
         out[self._perm] = A
         return out
 
+    def _fired_csr(self, given: bool = True):
+        """The fired sets as CSR by input ``(indptr, indices, z)``, rows sorted, with neuron
+        indices in the problem's order (``given``) or the stored order."""
+        if not given or self._perm is None:
+            return self._ptr, self._idx, self._z
+        col, order = self._given_sorted(self._ptr, self._idx)
+        return self._ptr, col, self._z[order]
+
     def active_sets(self):
-        return self._ptr.copy(), self._given_indices(self._ptr, self._idx)
+        ptr, idx, _ = self._fired_csr()
+        return ptr.copy(), idx.copy()
 
     def neuron_view(self):
         """The neuron-major view the step keeps anyway (``_U``, ``_uptr``, ``_uinp``): the

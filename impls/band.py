@@ -101,24 +101,30 @@ def drift_check(W, anchor, U, D, u):
 
 
 @numba.njit(cache=True)
-def reanchor(W, anchor, R, XT):
-    """Anchor the rows ``R`` at their current weights; return their pre-activations on
-    every input, ``Zbar[t, i] = <w_R[t], x_i>`` (float64, summed over ``c`` ascending like
-    every other evaluation here; the loop over inputs is innermost so that it
-    vectorises). ``O(|R| d n)``."""
+def preactivations(W, R, XT):
+    """The pre-activations of the rows ``R`` on every input, ``Z[t, i] = <w_R[t], x_i>``
+    (float64, summed over ``c`` ascending like every other evaluation here; the loop over
+    inputs is innermost so that it vectorises). ``O(|R| d n)``."""
     d, n = XT.shape
     Z = np.zeros((R.shape[0], n))
     for t in range(R.shape[0]):
         if t + AHEAD < R.shape[0]:
             prefetch_row(W, R[t + AHEAD])
-            prefetch_row(anchor, R[t + AHEAD])
         r = R[t]
         for c in range(d):
             w = W[r, c]
-            anchor[r, c] = w
             for i in range(n):
                 Z[t, i] += w * XT[c, i]
     return Z
+
+
+@numba.njit(cache=True)
+def reanchor(W, anchor, R, XT):
+    """Anchor the rows ``R`` at their current weights; return their
+    :func:`preactivations`."""
+    for r in R:
+        anchor[r, :] = W[r, :]
+    return preactivations(W, R, XT)
 
 
 @numba.njit(cache=True)

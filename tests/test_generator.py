@@ -186,7 +186,11 @@ def test_weights_at_matches_weights():
         assert np.array_equal(t.weights_at(idx), W[idx]), name
 
 
-def test_band_implicit_refuses_a_margin_the_sample_cannot_serve():
-    p = make_problem(ProblemSpec(m=4096, init="sampled", **SMALL))
-    with pytest.raises(ConfigError, match="wider than the default"):
-        registry.create("band-implicit", p, margin=1.0)
+@pytest.mark.parametrize("margin", [0.05, 1.0, 3.0])
+def test_band_implicit_serves_any_margin_from_a_sample(margin):
+    """The sample holds every neuron above t0 = b - D0 <= b, so every neuron that fires at
+    W0: a margin wider than D0 only widens the candidate inputs of those."""
+    p = make_problem(ProblemSpec(m=2**14, n=12, d=6, alpha=0.5, seed=5, init="sampled"))
+    c = compare(p, "band-implicit", steps=4,
+                create=lambda name, problem, **kw: registry.create(name, problem, margin=margin, **kw))
+    assert c.status == AGREE, c.message

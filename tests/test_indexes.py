@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from sublin_bench.impls.band import BandTrainer
+from sublin_bench.impls.band_implicit import BandImplicitTrainer
 from sublin_bench.impls.tree import TreeTrainer
 from sublin_bench import ProblemSpec, make_problem, registry
 
@@ -46,7 +47,6 @@ class IndexMachine(RuleBasedStateMachine):
         a = np.where(rng.random(m) < 0.5, -1, 1)
         self.t = self.cls(custom_problem(X, np.zeros(n), W, a, b=b, dtype=dtype), **options)
         self.rng = rng
-        self.ptr, self.idx, self.z = self.t._ptr, self.t._idx, self.t._z
 
     @rule(scale=st.sampled_from([1e-6, 0.01, 0.3, 3.0, 30.0]), sign=st.sampled_from([-1.0, 1.0, 0.0]))
     def move(self, scale, sign):
@@ -56,26 +56,29 @@ class IndexMachine(RuleBasedStateMachine):
         t = self.t
         g = self.rng.normal(0, scale, t.problem.n) + sign * scale
         res = t._update(g)
-        self.ptr, self.idx, self.z = t._ptr, t._idx, t._z
         assert res.work["work"] >= 0
 
     @invariant()
     def fired_sets_equal_brute_force(self):
+        """Over all m neurons, in the problem's order (``weights()``: the stored rows and,
+        for band-implicit, ``W0`` for the rows it never stored)."""
         t = self.t
-        Z, fired = brute_force(t._W, t._X, t.problem.b)
+        Z, fired = brute_force(t.weights(), t._X, t.problem.b)
         # a floating-point evaluation of <w_r, x_i> is within (d + 2) u ||w_r|| of the
         # exact value; closer to b than twice that, either answer is right
         u = np.finfo(t.problem.dtype).eps / 2
-        rn = np.linalg.norm(t._W.astype(np.float64), axis=1)[:, None]
+        rn = np.linalg.norm(t.weights().astype(np.float64), axis=1)[:, None]
         tie = np.abs(Z - t.problem.b) <= 4 * (t.problem.d + 2) * u * rn + 1e-300
+        ptr, idx, z = t._fired_csr()
+        assert np.array_equal(t.active_sets()[0], ptr) and np.array_equal(t.active_sets()[1], idx)
         for i in range(t.problem.n):
             got = np.zeros(t.problem.m, bool)
-            got[self.idx[self.ptr[i] : self.ptr[i + 1]]] = True
+            got[idx[ptr[i] : ptr[i + 1]]] = True
             wrong = (got != fired[:, i]) & ~tie[:, i]
             assert not wrong.any(), f"input {i}: neurons {np.flatnonzero(wrong)[:5]}"
-            row = self.idx[self.ptr[i] : self.ptr[i + 1]]
+            row = idx[ptr[i] : ptr[i + 1]]
             assert np.all(np.diff(row) > 0)
-            np.testing.assert_allclose(self.z[self.ptr[i] : self.ptr[i + 1]], Z[row, i], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(z[ptr[i] : ptr[i + 1]], Z[row, i], rtol=1e-5, atol=1e-5)
 
 
 class TreeMachine(IndexMachine):
@@ -132,10 +135,31 @@ class BandMachine(IndexMachine):
         assert not t._moved.any()  # the flags are left clean
 
 
+class BandImplicitMachine(IndexMachine):
+    cls = BandImplicitTrainer
+
+    @invariant()
+    def state_is_the_firing_neurons_with_their_candidates(self):
+        """The kept neurons are exactly the stored rows that fire, each with its fired
+        inputs inside its candidates, and a drift bound in [0, D]."""
+        t = self.t
+        U, uptr, cptr = t._U, t._uptr, t._cptr
+        assert np.all(np.diff(U) > 0) and np.all(np.diff(uptr) > 0)  # ascending; none fires on nothing
+        assert np.all(np.diff(cptr) >= np.diff(uptr))
+        for q in range(U.size):
+            fired = t._uinp[uptr[q] : uptr[q + 1]]
+            cand = t._cinp[cptr[q] : cptr[q + 1]]
+            assert np.all(np.diff(cand) > 0) and np.isin(fired, cand).all()
+        assert np.all((t._drift >= 0) & (t._drift <= t.margin))
+        firing = np.unique(t.active_sets()[1])
+        np.testing.assert_array_equal(np.sort(t._perm[U]), firing)
+
+
 TestTreeIndex = TreeMachine.TestCase
 TestBandIndex = BandMachine.TestCase
-TestTreeIndex.settings = settings(max_examples=30, stateful_step_count=8, deadline=None)
-TestBandIndex.settings = settings(max_examples=30, stateful_step_count=8, deadline=None)
+TestBandImplicitIndex = BandImplicitMachine.TestCase
+for case in (TestTreeIndex, TestBandIndex, TestBandImplicitIndex):
+    case.settings = settings(max_examples=30, stateful_step_count=8, deadline=None)
 
 
 @pytest.mark.parametrize("name", ["tree", "band"])
@@ -200,3 +224,17 @@ def test_default_heap_is_no_larger_than_the_keys(m):
     B = TreeTrainer._heap_leaves(m, L)
     assert L == 16 and B >= -(-m // L)
     assert 2 * B <= L * -(-m // L)  # heap floats per input <= leaf keys per input
+
+
+@pytest.mark.parametrize("cls", [BandTrainer, BandImplicitTrainer])
+def test_drift_accumulated_over_small_steps_reanchors(cls):
+    """A neuron that fires on x1 walks along x1 by 0.2 per step (each step well inside the
+    margin 0.5); x2 = (0.6, 0.8) starts outside its candidates (z = 0.32 <= b - D) and
+    fires from the sixth step on. Only a drift kept across steps catches that."""
+    X = [[1.0, 0.0], [0.6, 0.8]]
+    t = cls(custom_problem(X, [0.0, 0.0], [[1.2, -0.5]], [1], b=1.0), margin=0.5)
+    assert t.active_sets()[0].tolist() == [0, 1, 1]  # fires on x1 only
+    for k in range(1, 9):
+        t._update(np.array([-0.2, 0.0]))  # w += 0.2 x1 (m = 1, a = +1, step size 1)
+        z2 = 0.32 + 0.12 * k
+        assert t.active_sets()[0].tolist() == ([0, 1, 2] if z2 > 1.0 else [0, 1, 1]), k
