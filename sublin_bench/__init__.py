@@ -6,7 +6,25 @@ overparametrized two-layer shifted-ReLU networks.
 >>> info = trainer.step()
 """
 
-from . import registry
+import os as _os
+import sys as _sys
+
+#: OpenBLAS's idle worker threads spin for ``2**OPENBLAS_THREAD_TIMEOUT`` cycles (default
+#: 28: about 0.1 s) after every threaded call before they sleep. A parallel numba kernel
+#: run in that window shares the cores with them: band-implicit's step right after a
+#: threaded build ran up to 4x slower (31 ms against 8 ms at m = 2^28, alpha 0.5, in a
+#: third of the repeats). Where the environment does not set it and numpy is not loaded
+#: yet (OpenBLAS reads it once, when numpy loads it), it is set to 4: idle workers sleep
+#: at once, and waking them costs microseconds against the milliseconds of the products
+#: that use them. :func:`sublin_bench.provenance.provenance` records the value in force.
+BLAS_THREAD_TIMEOUT_DEFAULT = "4"
+if "numpy" not in _sys.modules:
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT_DEFAULT)
+    _BLAS_THREAD_TIMEOUT = _os.environ["OPENBLAS_THREAD_TIMEOUT"]
+else:  # numpy came first: whatever the environment held then (28 if nothing)
+    _BLAS_THREAD_TIMEOUT = _os.environ.get("OPENBLAS_THREAD_TIMEOUT", "28")
+
+from . import registry  # noqa: E402
 from .errors import (
     ConfigError,
     MemoryBudgetError,

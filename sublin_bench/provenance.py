@@ -3,7 +3,8 @@
 Every record a sweep writes carries :func:`provenance`: the commit of the code (and
 whether the working tree had uncommitted changes, with a hash of them), the package and
 problem-generator versions, the versions of Python, numpy, scipy, numba and every BLAS
-library loaded, the BLAS and numba thread counts in force, and the host. A sweep resumes
+library loaded, the BLAS and numba thread counts in force, how long OpenBLAS's idle
+threads spin (``OPENBLAS_THREAD_TIMEOUT``, see :mod:`sublin_bench`), and the host. A sweep resumes
 only over records whose provenance is equal to the current one (see
 :func:`provenance_differences`); anything else is refused with the differences named,
 so two states of the code, two machines or two thread settings are never pooled into
@@ -28,7 +29,7 @@ __all__ = ["provenance", "code_state", "set_threads", "thread_counts", "provenan
 #: Keys of a provenance record that must be equal for two results to be pooled.
 IDENTITY = (
     "sublin_bench", "generator", "commit", "dirty", "diff", "python", "numpy", "scipy", "numba", "blas",
-    "blas_threads", "numba_threads", "host", "cpu",
+    "blas_threads", "numba_threads", "blas_thread_timeout", "host", "cpu",
 )
 
 
@@ -111,7 +112,7 @@ def provenance() -> dict:
     import scipy
     from threadpoolctl import threadpool_info
 
-    from . import __version__
+    from . import _BLAS_THREAD_TIMEOUT, __version__
     from .problem import GENERATOR_VERSION
 
     blas = sorted(
@@ -129,6 +130,7 @@ def provenance() -> dict:
         "numba": numba.__version__,
         "blas": "; ".join(blas),
         **thread_counts(),
+        "blas_thread_timeout": _BLAS_THREAD_TIMEOUT,  # OpenBLAS's idle spin, log2 cycles (see sublin_bench)
         "host": platform.node(),
         "cpu": _cpu(),
         "cores": os.cpu_count(),

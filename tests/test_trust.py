@@ -46,7 +46,7 @@ def test_every_record_carries_its_provenance(tmp_path):
     for r in records:
         prov = r["provenance"]
         for key in ("commit", "dirty", "sublin_bench", "generator", "numpy", "numba", "blas", "blas_threads",
-                    "numba_threads", "host"):
+                    "numba_threads", "blas_thread_timeout", "host"):
             assert key in prov, key
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["machine"]["commit"] == records[0]["provenance"]["commit"]
@@ -518,3 +518,24 @@ def test_no_docstring_cites_a_document_the_repository_does_not_ship():
     for folder in ("sublin_bench", "impls", "proofs_check", "benchmarks"):
         for path in (ROOT / folder).rglob("*.py"):
             assert "DESIGN.md" not in path.read_text(), path
+
+
+def test_the_blas_spin_is_set_before_numpy_loads_and_recorded():
+    """A fresh interpreter that imports sublin_bench first gets OPENBLAS_THREAD_TIMEOUT = 4
+    (unless its environment sets one) and records it; one that loaded numpy first records
+    what OpenBLAS actually read."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import {first}; from sublin_bench.provenance import provenance; print(provenance()['blas_thread_timeout'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+
+    def run(first, **extra):
+        out = subprocess.run([sys.executable, "-c", code.format(first=first)], env={**env, **extra},
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    assert run("sublin_bench") == "4"
+    assert run("sublin_bench", OPENBLAS_THREAD_TIMEOUT="20") == "20"
+    assert run("numpy, sublin_bench") == "28"
