@@ -100,14 +100,14 @@ def drift_check(W, anchor, U, D, u):
     return out[:nr]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def preactivations(W, R, XT):
     """The pre-activations of the rows ``R`` on every input, ``Z[t, i] = <w_R[t], x_i>``
     (float64, summed over ``c`` ascending like every other evaluation here; the loop over
-    inputs is innermost so that it vectorises). ``O(|R| d n)``."""
+    inputs is innermost so that it vectorises), in parallel over rows. ``O(|R| d n)``."""
     d, n = XT.shape
     Z = np.zeros((R.shape[0], n))
-    for t in range(R.shape[0]):
+    for t in numba.prange(R.shape[0]):
         if t + AHEAD < R.shape[0]:
             prefetch_row(W, R[t + AHEAD])
         r = R[t]
