@@ -17,12 +17,12 @@ import sys as _sys
 #: yet (OpenBLAS reads it once, when numpy loads it), it is set to 4: idle workers sleep
 #: at once, and waking them costs microseconds against the milliseconds of the products
 #: that use them. :func:`sublin_bench.provenance.provenance` records the value in force.
+#: Where numpy came first, OpenBLAS read whatever the environment held (28 if nothing);
+#: that value is written back to the environment, so that the processes started from
+#: here (a converge run's fresh processes, local Dask workers) run and record the same.
 BLAS_THREAD_TIMEOUT_DEFAULT = "4"
-if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT_DEFAULT)
-    _BLAS_THREAD_TIMEOUT = _os.environ["OPENBLAS_THREAD_TIMEOUT"]
-else:  # numpy came first: whatever the environment held then (28 if nothing)
-    _BLAS_THREAD_TIMEOUT = _os.environ.get("OPENBLAS_THREAD_TIMEOUT", "28")
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "28" if "numpy" in _sys.modules else BLAS_THREAD_TIMEOUT_DEFAULT)
+_BLAS_THREAD_TIMEOUT = _os.environ["OPENBLAS_THREAD_TIMEOUT"]
 
 from . import registry  # noqa: E402
 from .errors import (

@@ -539,3 +539,9 @@ def test_the_blas_spin_is_set_before_numpy_loads_and_recorded():
     assert run("sublin_bench") == "4"
     assert run("sublin_bench", OPENBLAS_THREAD_TIMEOUT="20") == "20"
     assert run("numpy, sublin_bench") == "28"
+    # a process started from one that loaded numpy first inherits what that one runs with
+    child = ("import numpy, sublin_bench, subprocess, sys; print(subprocess.run([sys.executable, '-c', "
+             "\"import sublin_bench.provenance as p; print(p.provenance()['blas_thread_timeout'])\"], "
+             "capture_output=True, text=True).stdout.strip())")
+    out = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "28"
