@@ -57,23 +57,28 @@ AHEAD = 8
 
 
 @numba.njit(cache=True)
+def symdiff_size(x, a, ae, y, b, be):
+    """``|x[a:ae] Δ y[b:be]|`` for two ascending runs (a merge, ``O(ae - a + be - b)``)."""
+    total = 0
+    while a < ae and b < be:
+        if x[a] == y[b]:
+            a += 1
+            b += 1
+        elif x[a] < y[b]:
+            total += 1
+            a += 1
+        else:
+            total += 1
+            b += 1
+    return total + (ae - a) + (be - b)
+
+
+@numba.njit(cache=True)
 def _symdiff_total(p0, i0, p1, i1):
     """``sum_i |S_i Δ S'_i|`` for two CSR structures with sorted rows."""
     total = 0
     for i in range(p0.shape[0] - 1):
-        a, ae = p0[i], p0[i + 1]
-        b, be = p1[i], p1[i + 1]
-        while a < ae and b < be:
-            if i0[a] == i1[b]:
-                a += 1
-                b += 1
-            elif i0[a] < i1[b]:
-                total += 1
-                a += 1
-            else:
-                total += 1
-                b += 1
-        total += (ae - a) + (be - b)
+        total += symdiff_size(i0, p0[i], p0[i + 1], i1, p1[i], p1[i + 1])
     return total
 
 
@@ -171,6 +176,19 @@ def derive(ptr, idx, z, a, b, sqrt_m, n):
     return f, U, uptr, uinp
 
 
+@numba.njit(inline="always")
+def direction(acc, p0, p1, uinp, g, X):
+    """``acc = sum_{p in p0..p1-1} g[uinp[p]] x_{uinp[p]}``: one neuron's step direction
+    over its fired inputs, summed in their (ascending) order."""
+    for c in range(acc.shape[0]):
+        acc[c] = 0.0
+    for p in range(p0, p1):
+        i = uinp[p]
+        gi = g[i]
+        for c in range(acc.shape[0]):
+            acc[c] += gi * X[i, c]
+
+
 @numba.njit(cache=True)
 def apply_update(W, U, uptr, uinp, g, X, a, coef):
     """``w_r += coef a_r sum_{i: r in S_i} g_i x_i`` for every ``r`` in ``U``, in place.
@@ -181,13 +199,7 @@ def apply_update(W, U, uptr, uinp, g, X, a, coef):
         if u + AHEAD < U.shape[0]:
             prefetch_row(W, U[u + AHEAD])
         r = U[u]
-        for c in range(d):
-            acc[c] = 0.0
-        for p in range(uptr[u], uptr[u + 1]):
-            i = uinp[p]
-            gi = g[i]
-            for c in range(d):
-                acc[c] += gi * X[i, c]
+        direction(acc, uptr[u], uptr[u + 1], uinp, g, X)
         s = coef * a[r]
         for c in range(d):
             W[r, c] = W[r, c] + s * acc[c]

@@ -63,8 +63,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from sublin_bench.generator import blocks_in_flight_bytes, expected_candidates
-from sublin_bench.impls._sparse import SparseTrainer
-from sublin_bench.impls.band import _DRIFT_SAFETY, preactivations, resolve_margin
+from sublin_bench.impls._sparse import direction, symdiff_size
+from sublin_bench.impls.band import _DRIFT_SAFETY, BandTrainer, preactivations, resolve_margin
 from sublin_bench.impls.dense import block_rows
 from sublin_bench.interface import UpdateResult
 from sublin_bench.linalg import indptr_from_counts
@@ -90,13 +90,7 @@ def move_active(W, U, uptr, uinp, cptr, cinp, cz, drift, flag, g, X64, X, a, coe
         ev = 0
         for q in range(k * CHUNK, min(nU, (k + 1) * CHUNK)):
             r = U[q]
-            for c in range(d):
-                acc[c] = 0.0
-            for p in range(uptr[q], uptr[q + 1]):
-                i = uinp[p]
-                gi = g[i]
-                for c in range(d):
-                    acc[c] += gi * X64[i, c]
+            direction(acc, uptr[q], uptr[q + 1], uinp, g, X64)
             s = coef * a[r]
             tn = 0.0
             wn = 0.0
@@ -150,45 +144,27 @@ def settle_active(U, uptr, uinp, cptr, cinp, cz, drift, flag, ZR, cand_thr, b):
     for q in range(nU):
         kf0 = kf
         kc0 = kc
-        if flag[q]:
-            for i in range(n):
-                z = ZR[kr, i]
-                if z > cand_thr:
-                    cinp2[kc] = i
-                    cz2[kc] = z
-                    kc += 1
-                    if z > b:
-                        uinp2[kf] = i
-                        uz2[kf] = z
-                        kf += 1
-            kr += 1
-        else:
-            for p in range(cptr[q], cptr[q + 1]):
-                z = cz[p]
-                cinp2[kc] = cinp[p]
-                cz2[kc] = z
-                kc += 1
-                if z > b:
-                    uinp2[kf] = cinp[p]
-                    uz2[kf] = z
-                    kf += 1
-        # |S_t(r) Δ S_{t+1}(r)|, both ascending
-        a0, a1 = uptr[q], uptr[q + 1]
-        b0 = kf0
-        while a0 < a1 and b0 < kf:
-            if uinp[a0] == uinp2[b0]:
-                a0 += 1
-                b0 += 1
-            elif uinp[a0] < uinp2[b0]:
-                flips += 1
-                a0 += 1
+        fresh = flag[q]  # re-anchored: its candidates come from its row of ZR
+        lo, hi = (0, n) if fresh else (cptr[q], cptr[q + 1])
+        for p in range(lo, hi):
+            if fresh:
+                i, z = p, ZR[kr, p]
+                if not z > cand_thr:
+                    continue
             else:
-                flips += 1
-                b0 += 1
-        flips += (a1 - a0) + (kf - b0)
+                i, z = cinp[p], cz[p]
+            cinp2[kc] = i
+            cz2[kc] = z
+            kc += 1
+            if z > b:
+                uinp2[kf] = i
+                uz2[kf] = z
+                kf += 1
+        kr += fresh
+        flips += symdiff_size(uinp, uptr[q], uptr[q + 1], uinp2, kf0, kf)
         if kf > kf0:
             U2[nu] = U[q]
-            drift2[nu] = 0.0 if flag[q] else drift[q]
+            drift2[nu] = 0.0 if fresh else drift[q]
             uptr2[nu] = kf0
             cptr2[nu] = kc0
             nu += 1
@@ -213,9 +189,11 @@ def view_predictions(U, uptr, uinp, uz, a, b, sqrt_m, n):
     return f
 
 
-class BandImplicitTrainer(SparseTrainer):
+class BandImplicitTrainer(BandTrainer):
     """The band index over the firing neurons only, kept neuron by neuron (see the module
-    docstring).
+    docstring). It takes ``band``'s options and margin; its state and step
+    (:meth:`_build_state`, :meth:`_update`) replace ``band``'s input-major lists, so
+    ``band``'s ``_build`` and ``_refresh`` are not used.
 
     Parameters
     ----------
@@ -230,10 +208,6 @@ class BandImplicitTrainer(SparseTrainer):
 
     name = "band-implicit"
     holds_problem_weights = False
-
-    def __init__(self, problem, *, step_size=1.0, margin=None, neuron_order="firing"):
-        self.margin = resolve_margin(margin, problem.b)
-        super().__init__(problem, step_size=step_size, neuron_order=neuron_order)
 
     @classmethod
     def memory_estimate(cls, spec, margin=None) -> int:
