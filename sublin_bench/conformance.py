@@ -115,6 +115,28 @@ ALL_ROWS_BYTES = 256 << 20
 SPOT_ROWS = 512
 
 
+def _gram_tolerance(G: np.ndarray, n: int, d: int, u: float, m: int) -> float:
+    """The allowed max-entry difference of two Gram matrices of the same fired sets."""
+    return SAFETY * (n + d + 2) * u * max(float(np.abs(G).max()), 1.0 / m)
+
+
+def _prediction_rounding(fired, m: int, d: int, u: float, rownorm_max: float, s) -> np.ndarray:
+    """A bound on ``|f_i|``'s rounding, per input: the fired pre-activations' own rounding
+    (``(d + 2) u ||w_r||`` each, summed over ``|S_i|`` terms in quadrature) plus the sum's
+    (``s_i = sum_{r in S_i} |z_ri - b| / sqrt m``)."""
+    return np.sqrt(fired / m) * (d + 2) * u * rownorm_max + np.sqrt(fired + 2) * u * s
+
+
+def _step_error(sol, df_round, step_size: float, n: int, u: float) -> tuple[float, float]:
+    """What one Gauss-Newton step adds to the weights' error bound through the solve
+    ``sol`` of predictions off by ``df_round`` (the rounding model of :func:`compare`), and
+    ``||J^T g||``'s bound ``sqrt(lambda_max) ||g||``."""
+    inv_sqrt = 0.0 if sol.rank == 0 else 1.0 / math.sqrt(sol.eig_min_kept)
+    jt = math.sqrt(max(sol.eig_max, 0.0)) * float(np.linalg.norm(sol.g))
+    return (step_size * inv_sqrt * float(np.linalg.norm(df_round))
+            + step_size * (n * sol.condition + n + 2) * u * jt), jt
+
+
 def _rows(trainer, R: np.ndarray, m: int) -> np.ndarray:
     """Rows ``R`` of the trainer's current weights: ``weights_at`` where it has one (the
     implicit implementations), else cut from ``weights()``."""
@@ -230,7 +252,7 @@ def compare(
         if G.shape != (n, n):
             return fail(f"gram() has shape {G.shape}, expected {(n, n)}")
         err = float(np.abs(G - G_ref).max())
-        tol = SAFETY * (n + d + 2) * u * max(float(np.abs(G_ref).max()), 1.0 / m)
+        tol = _gram_tolerance(G_ref, n, d, u, m)
         res._note("gram", err / tol)
         if err > tol:
             i, j = np.unravel_index(np.abs(G - G_ref).argmax(), G.shape)
@@ -241,8 +263,7 @@ def compare(
         if f.shape != (n,) or f.dtype != np.float64:
             return fail(f"predict() must return float64 of shape {(n,)}, got {f.dtype} {f.shape}")
         s = np.where(fired_mask, np.abs(Z.T - b), 0.0).sum(axis=1) / math.sqrt(m)
-        round_z = (d + 2) * u * (float(rownorm.max()) if rownorm.size else 0.0)
-        df_round = np.sqrt(fired / m) * round_z + np.sqrt(fired + 2) * u * s
+        df_round = _prediction_rounding(fired, m, d, u, float(rownorm.max()) if rownorm.size else 0.0, s)
         df_model = np.sqrt(fired / m) * E + df_round
         tol_f = SAFETY * df_model + 1e-300
         errs = np.abs(f - f_ref)
@@ -278,14 +299,8 @@ def compare(
 
         # propagate the error model through the solve and the update
         sol = info_ref.gram_solve if impl.solver.name == "gd" else solve_gram(G_ref, f_ref - problem.y, fired > 0)
-        g = sol.g
-        inv_sqrt = 0.0 if sol.rank == 0 else 1.0 / math.sqrt(sol.eig_min_kept)
-        jt = math.sqrt(max(sol.eig_max, 0.0)) * float(np.linalg.norm(g))  # bounds ||J^T g||
-        E = (
-            max(1.0, abs(1.0 - step_size)) * E
-            + step_size * inv_sqrt * float(np.linalg.norm(df_round))
-            + step_size * (n * sol.condition + n + 2) * u * jt
-        )
+        added, jt = _step_error(sol, df_round, step_size, n, u)
+        E = max(1.0, abs(1.0 - step_size)) * E + added
         if impl.solver.name in ("sketch", "cg") and sol.rank:
             tol_s = impl.solver.tol
             if not info.solver_residual <= SOLVER_SLACK * tol_s:
@@ -484,9 +499,9 @@ def compare_approximate(
 
         # consistency with its own sets (E = 0 in compare's model)
         fired = np.diff(csr[0])
-        rownorm = np.linalg.norm(W[csr[1]], axis=1) if csr[1].size else np.zeros(1)
+        rownorm_max = float(np.linalg.norm(W[csr[1]], axis=1).max()) if csr[1].size else 0.0
         s_i = np.bincount(rows, weights=np.abs(Zf - b), minlength=n) / math.sqrt(m)
-        df_round = np.sqrt(fired / m) * (d + 2) * u * float(rownorm.max()) + np.sqrt(fired + 2) * u * s_i
+        df_round = _prediction_rounding(fired, m, d, u, rownorm_max, s_i)
         f = impl.predict()
         if f.shape != (n,) or f.dtype != np.float64:
             return fail(f"predict() must return float64 of shape {(n,)}, got {f.dtype} {f.shape}")
@@ -504,7 +519,7 @@ def compare_approximate(
         G_sets = XXt * C / m
         G = np.asarray(impl.gram(), dtype=np.float64)
         err = float(np.abs(G - G_sets).max()) if G.shape == (n, n) else math.inf
-        tol = SAFETY * (n + d + 2) * u * max(float(np.abs(G_sets).max()), 1.0 / m)
+        tol = _gram_tolerance(G_sets, n, d, u, m)
         res._note("gram", err / tol)
         if err > tol:
             return fail(f"gram() differs from the Gram matrix of its reported sets by {err:.3e} (tolerance {tol:.3e})")
@@ -516,9 +531,7 @@ def compare_approximate(
         coef = np.zeros((m, d))
         np.add.at(coef, csr[1], sol.g[rows][:, None] * X64[rows])
         W_next = W - step_size * (a / math.sqrt(m))[:, None] * coef
-        inv_sqrt = 0.0 if sol.rank == 0 else 1.0 / math.sqrt(sol.eig_min_kept)
-        jt = math.sqrt(max(sol.eig_max, 0.0)) * float(np.linalg.norm(sol.g))
-        E = step_size * inv_sqrt * float(np.linalg.norm(df_round)) + step_size * (n * sol.condition + n + 2) * u * jt
+        E = _step_error(sol, df_round, step_size, n, u)[0]
         expected_W = (W_next, SAFETY * E + 4 * u * max(float(np.abs(W).max()), 1.0))
         impl.step()
         ref.step()
