@@ -227,7 +227,6 @@ class BandImplicitTrainer(BandTrainer):
         if sample is not None:  # the sample holds every neuron above t0 <= b
             counts = np.count_nonzero(sample.W @ XT > bt, axis=1)
             sel = np.flatnonzero(counts)
-            self._streamed = sample.W.shape[0]
             return sample.W[sel], sample.idx[sel], sample.a[sel], counts[sel]
 
         def keep(start, Wb, ab):
@@ -236,7 +235,6 @@ class BandImplicitTrainer(BandTrainer):
             return Wb[sel], sel + start, ab[sel], c[sel]
 
         parts = problem.map_blocks(keep, copy=False)
-        self._streamed = problem.m
         if not parts:
             return np.empty((0, problem.d), problem.dtype), np.empty(0, np.int64), np.empty(0, np.int8), np.empty(0, np.int64)
         return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
@@ -264,7 +262,9 @@ class BandImplicitTrainer(BandTrainer):
         self._uinp, self._uz = i[fired].astype(np.int64), z[fired]
         self._drift = np.zeros(self._U.size)
         self._set_derived()
-        return {"build_inner_products": (self._streamed + K) * n, "candidates": int(self._cinp.size),
+        sample = self.problem.sample
+        scanned = self.problem.m if sample is None else sample.W.shape[0]  # rows _initial_rows multiplied
+        return {"build_inner_products": (scanned + K) * n, "candidates": int(self._cinp.size),
                 "stored_neurons": K}
 
     # -- the step ---------------------------------------------------------------------
